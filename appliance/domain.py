@@ -1,0 +1,134 @@
+"""The clinic's nouns: exams, captures, quality reports, predictions, results. Plain data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+
+
+class Eye(str, Enum):
+    RIGHT = "right"
+    LEFT = "left"
+
+
+class Field(str, Enum):
+    """Which 45° field the photo shows (disc-centred, macula-centred) when known."""
+
+    MACULA = "macula"
+    DISC = "disc"
+    UNKNOWN = "unknown"
+
+
+class Outcome(str, Enum):
+    REFER = "REFER"
+    NO_REFER = "NO_REFER"
+    UNGRADABLE = "UNGRADABLE"
+
+
+#: What the operator reads, in the autonomous devices' plain wording (CLINICAL.md).
+OUTCOME_MESSAGES: dict[Outcome, str] = {
+    Outcome.REFER: "More than mild diabetic retinopathy detected: refer to an eye care professional.",
+    Outcome.NO_REFER: "Negative for more than mild diabetic retinopathy: rescreen in 12 months.",
+    Outcome.UNGRADABLE: "Insufficient exam quality: retake the images.",
+}
+
+#: Shown beside every result: no model trained here is clinically validated.
+NOT_VALIDATED_NOTICE = (
+    "Reference model for development: not clinically validated. Not for diagnostic use."
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One photograph of one eye, as it came from a source (camera, file, upload)."""
+
+    eye: Eye
+    image: bytes
+    source: str
+    field: Field = Field.UNKNOWN
+    device: str = ""
+    captured_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """The quality gate's verdict on one image.
+
+    `reason_codes` are stable identifiers (e.g. "blurred", "too_dark"), ordered by what to fix
+    first; `operator_message` is one sentence of retake guidance ("" when the image passed);
+    `metrics` are the measured values behind the verdict.
+    """
+
+    passed: bool
+    reason_codes: tuple[str, ...] = ()
+    operator_message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Provenance of the model that produced a score: every result records it."""
+
+    name: str
+    version: str
+    sha256: str
+    runner: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's probability of referable DR (ICDR grade >= 2) for one image, in [0, 1]."""
+
+    score: float
+    model: ModelInfo
+
+
+@dataclass(frozen=True)
+class ImageFinding:
+    """What the exam decision needs to know of one image."""
+
+    eye: Eye
+    gradable: bool
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """The exam-level outcome for the person, with reasons and the thresholds used."""
+
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    eye_scores: dict[Eye, float | None]
+    threshold: float
+
+    @property
+    def message(self) -> str:
+        return OUTCOME_MESSAGES[self.outcome]
+
+
+@dataclass(frozen=True)
+class ScreenedImage:
+    """One capture after the gate and (when gradable) the model."""
+
+    capture: Capture
+    quality: QualityReport
+    prediction: Prediction | None
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Exam:
+    """A screening exam of one person: both eyes, one or two images each."""
+
+    exam_id: str
+    patient_id: str
+    images: tuple[ScreenedImage, ...]
+    result: Result
+    model: ModelInfo
+    created_at: datetime = field(default_factory=utc_now)
+    operator: str = ""

@@ -1,0 +1,1 @@
+"""Inference: preprocessing, the Runner interface and its backends, model manifests."""
