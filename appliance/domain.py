@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 
@@ -52,7 +53,7 @@ class Capture:
     source: str
     field: Field = Field.UNKNOWN
     device: str = ""
-    captured_at: datetime = field(default_factory=utc_now)
+    captured_at: datetime = dataclasses.field(default_factory=utc_now)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class QualityReport:
     passed: bool
     reason_codes: tuple[str, ...] = ()
     operator_message: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,5 +131,5 @@ class Exam:
     images: tuple[ScreenedImage, ...]
     result: Result
     model: ModelInfo
-    created_at: datetime = field(default_factory=utc_now)
+    created_at: datetime = dataclasses.field(default_factory=utc_now)
     operator: str = ""

@@ -1,0 +1,72 @@
+"""JSON API: screen an exam (uploaded files or the camera), read exams back, fetch images."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from appliance.domain import Capture, Eye
+from appliance.errors import ExamInputError
+from appliance.runtime import Appliance
+from appliance.summary import exam_summary
+
+api = Blueprint("api", __name__)
+_IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png"}
+
+
+def _box() -> Appliance:
+    return cast(Appliance, current_app.extensions["appliance"])
+
+
+@api.get("/health")
+def health() -> ResponseReturnValue:
+    box = _box()
+    info = box.manifest.info(box.runner.name)
+    return jsonify({"status": "ok", "model": info.__dict__, "camera": box.camera.name})
+
+
+@api.post("/exams")
+def create_exam() -> ResponseReturnValue:
+    """Screen one exam.
+
+    Form fields: `patient_id`, `operator` (optional), and either files `right` and `left`
+    (each once or twice) or `use_camera=1` to photograph both eyes with the configured camera.
+    Returns 201 with the exam summary; 4xx JSON {error, message} on bad input.
+    """
+    box = _box()
+    operator = request.form.get("operator", "kiosk")
+    if request.form.get("use_camera") in {"1", "true", "on"}:
+        captures = [box.camera.capture(Eye.RIGHT), box.camera.capture(Eye.LEFT)]
+    else:
+        captures = [
+            Capture(eye=eye, image=upload.read(), source=f"upload:{upload.filename or 'unnamed'}")
+            for eye in Eye
+            for upload in request.files.getlist(eye.value)
+        ]
+    exam = box.pipeline.screen(request.form.get("patient_id", ""), captures, operator=operator)
+    summary = exam_summary(exam, box.config.quality)
+    box.store.record_audit("result_shown", actor=operator, exam_id=exam.exam_id,
+                           detail={"outcome": exam.result.outcome.value, "via": "kiosk"})
+    return jsonify(summary), 201
+
+
+@api.get("/exams")
+def list_exams() -> ResponseReturnValue:
+    limit = request.args.get("limit", default=50, type=int) or 50
+    return jsonify([record.to_dict() for record in _box().store.list_exams(limit=min(limit, 500))])
+
+
+@api.get("/exams/<exam_id>")
+def get_exam(exam_id: str) -> ResponseReturnValue:
+    return jsonify(_box().store.get_exam(exam_id).to_dict())
+
+
+@api.get("/images/<sha256>")
+def image(sha256: str) -> ResponseReturnValue:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ExamInputError("Unknown image.", reason_code="image_not_found")
+    data = _box().store.image_bytes(sha256)
+    mime = next((m for magic, m in _IMAGE_TYPES.items() if data.startswith(magic)), "application/octet-stream")
+    return Response(data, mimetype=mime)

@@ -1,0 +1,62 @@
+// The technician's page: one exam at a time, via the JSON API.
+"use strict";
+
+const form = document.getElementById("exam-form");
+const statusBox = document.getElementById("status");
+const resultBox = document.getElementById("result");
+const button = document.getElementById("screen-button");
+
+function text(tag, content, className) {
+  const el = document.createElement(tag);
+  el.textContent = content;
+  if (className) el.className = className;
+  return el;
+}
+
+function showResult(exam) {
+  resultBox.className = exam.outcome;
+  document.getElementById("outcome").textContent = exam.outcome.replace("_", " ");
+  document.getElementById("outcome-message").textContent = exam.message;
+  const eyes = document.getElementById("eyes");
+  eyes.replaceChildren(...Object.entries(exam.eye_scores).map(([eye, score]) =>
+    text("li", `${eye} eye: ${score === null ? "no gradable image" : "score " + score.toFixed(3)}`)));
+  const images = document.getElementById("images");
+  images.replaceChildren(...exam.images.map((image) => {
+    const figure = document.createElement("figure");
+    const img = document.createElement("img");
+    img.src = `/api/images/${image.sha256}`;
+    img.alt = `${image.eye} eye photo`;
+    const q = image.quality;
+    const caption = q.passed ? `${image.eye}: quality passed` : `${image.eye}: retake — ${q.message}`;
+    figure.append(img, text("figcaption", caption, q.passed ? "passed" : "failed"));
+    return figure;
+  }));
+  document.getElementById("provenance").textContent =
+    `Exam ${exam.exam_id} · model ${exam.model.name} ${exam.model.version} (${exam.model.runner}) · ` +
+    `threshold ${exam.thresholds.referable.toFixed(3)} · ${exam.notice}`;
+  resultBox.hidden = false;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  button.disabled = true;
+  resultBox.hidden = true;
+  statusBox.className = "";
+  statusBox.textContent = "Photographing and screening…";
+  try {
+    const response = await fetch("/api/exams", { method: "POST", body: new FormData(form) });
+    const body = await response.json();
+    if (!response.ok) {
+      statusBox.className = "error";
+      statusBox.textContent = body.message || "The exam could not be screened.";
+      return;
+    }
+    statusBox.textContent = "";
+    showResult(body);
+  } catch (err) {
+    statusBox.className = "error";
+    statusBox.textContent = "The appliance did not answer. Try again.";
+  } finally {
+    button.disabled = false;
+  }
+});

@@ -1,0 +1,79 @@
+"""Assemble a running appliance from its config: store, model, runner, camera, pipeline."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from appliance.config import Config
+from appliance.devices import Camera
+from appliance.devices.simulated import SimulatedCamera
+from appliance.errors import ConfigError
+from appliance.inference.manifest import ModelManifest, load_manifest
+from appliance.inference.registry import select_runner
+from appliance.inference.runner import Runner
+from appliance.pipeline import ScreeningPipeline
+from appliance.store import ExamStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Appliance:
+    config: Config
+    store: ExamStore
+    manifest: ModelManifest
+    runner: Runner
+    camera: Camera
+    pipeline: ScreeningPipeline
+
+    def close(self) -> None:
+        self.runner.deactivate()
+        self.store.close()
+
+    def __enter__(self) -> Appliance:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
+    """Open the store, load and verify the model, activate its runner.
+
+    Raises:
+        ManifestError / ModelIntegrityError: the model is missing or does not match its manifest.
+        RunnerUnavailableError: the configured runner cannot run here.
+        StorageError: the data folder cannot be used.
+    """
+    manifest = load_manifest(config.manifest_path)
+    store = ExamStore.open(config.data_path)
+    try:
+        engine_dir = Path(config.model.engine_dir)
+        if not engine_dir.is_absolute():
+            engine_dir = config.data_path / engine_dir
+        runner = select_runner(manifest, preference=config.model.runner, engine_dir=engine_dir,
+                               intra_op_threads=config.model.intra_op_threads)
+        runner.activate()
+    except BaseException:
+        store.close()
+        raise
+    info = manifest.info(runner.name)
+    store.record_audit("model_loaded", actor=actor, detail={
+        "name": info.name, "version": info.version, "sha256": info.sha256, "runner": info.runner,
+    })
+    log.info("model %s %s (sha256 %s…) on %s", info.name, info.version, info.sha256[:12], info.runner)
+    camera = make_camera(config)
+    pipeline = ScreeningPipeline(config=config, manifest=manifest, runner=runner, store=store)
+    return Appliance(config=config, store=store, manifest=manifest, runner=runner, camera=camera,
+                     pipeline=pipeline)
+
+
+def make_camera(config: Config) -> Camera:
+    if config.camera.kind == "simulated":
+        samples = Path(config.camera.samples_dir) if config.camera.samples_dir else None
+        return SimulatedCamera(samples)
+    raise ConfigError(f"Unknown camera kind '{config.camera.kind}' (known: simulated).")
