@@ -1,14 +1,15 @@
-"""Run the kiosk under waitress on the configured address."""
+"""Run the kiosk under waitress on the configured address, telling systemd when it is ready."""
 
 from __future__ import annotations
 
 import logging
 
-from waitress import serve as waitress_serve
+from waitress import create_server
 
 from appliance.config import Config
 from appliance.kiosk.app import create_app
 from appliance.runtime import open_appliance
+from appliance.service import notify, start_watchdog
 
 log = logging.getLogger("appliance.kiosk")
 
@@ -17,7 +18,18 @@ def serve(config: Config) -> None:
     """Load the model, open the store and serve until interrupted (Ctrl-C / SIGTERM)."""
     with open_appliance(config, actor="kiosk") as box:
         app = create_app(box)
-        host, port = config.server.host, config.server.port
+        server = create_server(app, host=config.server.host, port=config.server.port,
+                               threads=config.server.threads, ident="appliance")
         log.info("data in %s; camera %s", config.data_path.resolve(), box.camera.name)
-        log.info("appliance listening on http://%s:%d", host, port)
-        waitress_serve(app, host=host, port=port, threads=config.server.threads, ident="appliance")
+        log.info("appliance listening on http://%s:%d", config.server.host, config.server.port)
+        notify("READY=1")
+        watchdog = start_watchdog(lambda: box.runner.is_active)
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            log.info("stopping")
+        finally:
+            notify("STOPPING=1")
+            if watchdog is not None:
+                watchdog.set()
+            server.close()
