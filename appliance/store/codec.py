@@ -1,0 +1,74 @@
+"""How domain values become columns: UTC ISO-8601 timestamps and canonical JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from appliance.domain import NOT_VALIDATED_NOTICE, Exam, QualityReport
+
+
+def to_iso(moment: datetime) -> str:
+    """ISO-8601 in UTC with microseconds, so stored strings sort in time order.
+
+    A naive datetime is taken to be UTC already (the appliance's clocks run in UTC).
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON (sorted keys); NaN and infinities are refused, callers pass finite()."""
+    return json.dumps(value, sort_keys=True, allow_nan=False)
+
+
+def loads(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def finite(value: float | None) -> float | None:
+    """The value, or None when it is missing, NaN or infinite (JSON has no NaN)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def result_dict(exam: Exam) -> dict[str, Any]:
+    """Everything needed to show the exam's result again and trace it to its model."""
+    result = exam.result
+    return {
+        "outcome": result.outcome.value,
+        "message": result.message,
+        "reasons": list(result.reasons),
+        "eye_scores": {eye.value: finite(score) for eye, score in result.eye_scores.items()},
+        "threshold": result.threshold,
+        "model_name": exam.model.name,
+        "model_version": exam.model.version,
+        "model_sha256": exam.model.sha256,
+        "model_runner": exam.model.runner,
+        "not_validated": NOT_VALIDATED_NOTICE,
+    }
+
+
+def quality_dict(report: QualityReport) -> dict[str, Any]:
+    return {
+        "passed": report.passed,
+        "reason_codes": list(report.reason_codes),
+        "operator_message": report.operator_message,
+        "metrics": {name: finite(value) for name, value in report.metrics.items()},
+    }
+
+
+def detail_dict(detail: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {} if detail is None else dict(detail)
