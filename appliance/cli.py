@@ -11,8 +11,8 @@ import json
 import logging
 import os
 import sys
-from dataclasses import asdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from appliance import __version__

@@ -63,7 +63,7 @@ class ScreeningPipeline:
                 prediction=None if score is None else Prediction(score=score, model=model),
                 sha256=hashlib.sha256(capture.image).hexdigest(),
             )
-            for capture, report, score in zip(captures, reports, scores)
+            for capture, report, score in zip(captures, reports, scores, strict=True)
         )
         findings = [
             ImageFinding(eye=s.capture.eye, gradable=s.quality.passed,
@@ -90,7 +90,7 @@ class ScreeningPipeline:
         batch = np.stack([preprocess(images[i], self.manifest.input) for i in gradable])
         with self._infer_lock:
             probabilities = self.runner.infer(batch)
-        for i, p in zip(gradable, probabilities):
+        for i, p in zip(gradable, probabilities, strict=True):
             scores[i] = float(p)
         return scores
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from appliance.config import QualityConfig
 from appliance.domain import NOT_VALIDATED_NOTICE, Exam
+from appliance.store import ExamRecord
 
 
 def exam_summary(exam: Exam, quality_thresholds: QualityConfig) -> dict[str, Any]:
@@ -38,5 +39,33 @@ def exam_summary(exam: Exam, quality_thresholds: QualityConfig) -> dict[str, Any
         ],
         "model": asdict(exam.model),
         "thresholds": {"referable": result.threshold, "quality": asdict(quality_thresholds)},
+        "notice": NOT_VALIDATED_NOTICE,
+    }
+
+
+def record_summary(record: ExamRecord) -> dict[str, Any]:
+    """A stored exam as plain data, in the same shape as `exam_summary` where the two overlap."""
+    return {
+        "exam_id": record.exam_id,
+        "patient_id": record.patient_id,
+        "created_at": record.created_at.isoformat(),
+        "operator": record.operator,
+        "outcome": record.outcome.value,
+        "message": record.message,
+        "reasons": record.result.get("reasons", []),
+        "eye_scores": record.result.get("eye_scores", {}),
+        "images": [
+            {
+                "eye": image.eye.value,
+                "field": image.field.value,
+                "source": image.source,
+                "sha256": image.sha256,
+                "quality": image.quality,
+                "score": image.score,
+            }
+            for image in record.images
+        ],
+        "model": asdict(record.model),
+        "thresholds": {"referable": record.result.get("threshold")},
         "notice": NOT_VALIDATED_NOTICE,
     }

@@ -8,9 +8,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from appliance.domain import Capture, Eye
-from appliance.errors import ExamInputError
 from appliance.runtime import Appliance
-from appliance.summary import exam_summary
+from appliance.summary import exam_summary, record_summary
 
 api = Blueprint("api", __name__)
 _IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png"}
@@ -55,18 +54,19 @@ def create_exam() -> ResponseReturnValue:
 @api.get("/exams")
 def list_exams() -> ResponseReturnValue:
     limit = request.args.get("limit", default=50, type=int) or 50
-    return jsonify([record.to_dict() for record in _box().store.list_exams(limit=min(limit, 500))])
+    return jsonify([record_summary(record) for record in _box().store.list_exams(limit=min(limit, 500))])
 
 
 @api.get("/exams/<exam_id>")
 def get_exam(exam_id: str) -> ResponseReturnValue:
-    return jsonify(_box().store.get_exam(exam_id).to_dict())
+    return jsonify(record_summary(_box().store.get_exam(exam_id)))
 
 
 @api.get("/images/<sha256>")
 def image(sha256: str) -> ResponseReturnValue:
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise ExamInputError("Unknown image.", reason_code="image_not_found")
-    data = _box().store.image_bytes(sha256)
+    try:
+        data = _box().store.image_bytes(sha256)
+    except KeyError:
+        return jsonify({"error": "image_not_found", "message": "No such image on this appliance."}), 404
     mime = next((m for magic, m in _IMAGE_TYPES.items() if data.startswith(magic)), "application/octet-stream")
     return Response(data, mimetype=mime)

@@ -101,7 +101,7 @@ def running_server(env: dict[str, str], port: int) -> Iterator[str]:
 
 def store_rows(data_dir: Path, sql: str, *params: Any) -> list[sqlite3.Row]:
     """Read the box's SQLite store directly, as an auditor would."""
-    db = sqlite3.connect(f"file:{data_dir / 'appliance.db'}?mode=ro", uri=True)
+    db = sqlite3.connect(f"file:{data_dir / 'exams.sqlite3'}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     try:
         return db.execute(sql, params).fetchall()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ def assert_exam_stored(data_dir: Path, exam_id: str, images: list[bytes], via: s
     assert exam["model_sha256"] == MANIFEST["sha256"]
     rows = store_rows(data_dir, "SELECT * FROM images WHERE exam_id = ? ORDER BY position", exam_id)
     assert [r["sha256"] for r in rows] == [hashlib.sha256(b).hexdigest() for b in images]
-    for row, content in zip(rows, images):
+    for row, content in zip(rows, images, strict=True):
         assert (data_dir / row["path"]).read_bytes() == content
     actions = [r["action"] for r in store_rows(data_dir, "SELECT action FROM audit WHERE exam_id = ? ORDER BY id",
                                                exam_id)]
@@ -103,7 +102,7 @@ def test_http_api_screens_uploads_and_camera_then_reads_back(tmp_path: Path,
 @pytest.mark.parametrize("limit_env", [{}])
 def test_http_bad_input_gets_4xx_json_and_stores_nothing(tmp_path: Path, sample_pair: tuple[Path, Path],
                                                           limit_env: dict[str, str]) -> None:
-    right, left = sample_pair
+    right, _ = sample_pair
     good = right.read_bytes()
     data = tmp_path / "var"
     cases = [
