@@ -114,8 +114,8 @@ def format_exam(exam: Exam, quality_thresholds: QualityConfig) -> str:
     for image in exam.images:
         verdict = "quality passed" if image.quality.passed else (
             f"quality FAILED [{', '.join(image.quality.reason_codes)}] {image.quality.operator_message}")
-        score = "" if image.prediction is None else f", score {image.prediction.score:.3f}"
-        lines.append(f"  {image.capture.eye.value}: {image.capture.source}: {verdict}{score}")
+        shown_score = "" if image.prediction is None else f", score {image.prediction.score:.3f}"
+        lines.append(f"  {image.capture.eye.value}: {image.capture.source}: {verdict}{shown_score}")
     model = exam.model
     lines.append(f"Model: {model.name} {model.version} ({model.runner}) sha256 {model.sha256}")
     lines.append(f"Thresholds: referable if score >= {result.threshold:.3f}")

@@ -124,7 +124,8 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
-            return tomllib.load(f)
+            values: dict[str, Any] = tomllib.load(f)
+            return values
     except FileNotFoundError as exc:
         raise ConfigError(f"Configuration file not found: {path}") from exc
     except (OSError, tomllib.TOMLDecodeError) as exc:

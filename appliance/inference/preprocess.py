@@ -54,17 +54,18 @@ def crop_to_square_field(image: UInt8Image) -> UInt8Image:
     h, w = crop.shape[:2]
     side = max(h, w)
     pad_y, pad_x = side - h, side - w
-    return cv2.copyMakeBorder(
+    padded = cv2.copyMakeBorder(
         crop, pad_y // 2, pad_y - pad_y // 2, pad_x // 2, pad_x - pad_x // 2,
         cv2.BORDER_CONSTANT, value=(0, 0, 0),
     )
+    return np.asarray(padded, dtype=np.uint8)
 
 
 def local_contrast(image: UInt8Image) -> UInt8Image:
     """Graham's normalisation: 4·(image − blur(image)) + 128, then re-black the surround."""
     size = image.shape[0]
     blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=size / 30)
-    out = cv2.addWeighted(image, 4.0, blurred, -4.0, 128.0)
+    out = np.asarray(cv2.addWeighted(image, 4.0, blurred, -4.0, 128.0), dtype=np.uint8)
     # Keep only the field, shrunk a little: its rim is where the blur mixed in the black surround.
     field = (image.max(axis=2) > FOV_LEVEL).astype(np.uint8)
     margin = max(3, size // 40)
@@ -79,14 +80,15 @@ def fundus_square(image: UInt8Image, spec: InputSpec) -> UInt8Image:
         raise ValueError(f"expected an RGB uint8 image, got shape {image.shape} {image.dtype}")
     square = crop_to_square_field(image)
     interp = cv2.INTER_AREA if square.shape[0] > spec.size else cv2.INTER_LINEAR
-    square = cv2.resize(square, (spec.size, spec.size), interpolation=interp)
+    square = np.asarray(cv2.resize(square, (spec.size, spec.size), interpolation=interp), dtype=np.uint8)
     return local_contrast(square) if spec.local_contrast else square
 
 
 def to_tensor(square: UInt8Image, spec: InputSpec) -> Tensor:
     """Scale to [0,1], normalise by mean/std and return CHW float32."""
-    x = square.astype(np.float32) / 255.0
-    x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    mean = np.asarray(spec.mean, np.float32) * 255.0
+    scale = 1.0 / (np.asarray(spec.std, np.float32) * 255.0)
+    x: Tensor = (square.astype(np.float32) - mean) * scale
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
