@@ -56,19 +56,38 @@ class LimitsConfig:
 
 @dataclass
 class QualityConfig:
-    """Thresholds of the image-quality gate (pure checks in appliance/quality)."""
+    """Thresholds of the image-quality gate (pure checks in appliance/quality).
 
-    #: Field of view: share of the image's shorter side that the fundus circle's diameter must span.
+    Defaults calibrated on the natural-colour EyePACS and IDRiD photos of the development set
+    (exposure) and on all its quality-labelled photos (field of view, focus).
+    """
+
+    #: Field of view: the fundus circle's diameter / the image's shorter side, at least...
     min_fov_diameter_fraction: float = 0.5
+    #: ...and at most (a disc clipped at the top and bottom of the frame spans up to ~1.4).
+    max_fov_diameter_fraction: float = 1.6
     #: Field of view: share of the image that must be inside the fundus disc, at least.
     min_fov_area_fraction: float = 0.25
-    #: Exposure: mean of the green channel inside the field, 0..255.
-    too_dark_mean: float = 25.0
-    overexposed_mean: float = 200.0
-    #: Exposure: share of pixels inside the field that are saturated (any channel >= 250).
-    max_saturated_fraction: float = 0.15
-    #: Focus: variance of the Laplacian of the green channel at 512 px, inside the eroded field.
-    min_focus: float = 6.0
+    #: Field of view: distance of the circle's centre from the image centre / shorter side, at most.
+    max_fov_centre_offset: float = 0.2
+    #: Field of view: share of the fitted circle (within the frame) that the bright field fills, at least.
+    min_fov_fill: float = 0.75
+    #: Field of view: share of the bright field lying outside the fitted circle, at most.
+    max_fov_spill: float = 0.25
+    #: Field of view: share of the circle's circumference traced by the disc's visible edge, at least.
+    min_fov_arc_coverage: float = 0.3
+    #: Field of view: mean brightest channel (0..255) of the surround outside the circle, at most.
+    max_fov_surround_level: float = 50.0
+    #: Exposure: mean of the green channel inside the field, 0..255: under it is too dark...
+    too_dark_mean: float = 35.0
+    #: ...over it is overexposed (washed out).
+    overexposed_mean: float = 180.0
+    #: Exposure: share of pixels inside the field whose green channel is saturated (>= 250), at most.
+    #: Green, not any channel: the red channel of a well-exposed light fundus often clips.
+    max_saturated_fraction: float = 0.05
+    #: Focus: variance of the Laplacian of Gaussian (sigma 1 px) of the green channel, with the field
+    #: resized to 256 px across, inside the eroded field; at least.
+    min_focus: float = 1.8
 
 
 @dataclass
