@@ -1,26 +1,24 @@
-"""The `appliance` command: thin wrappers over runtime, pipeline and kiosk.
+"""The `appliance` command: parses arguments, loads the config, runs one subcommand, and turns typed
+errors into one line on stderr.
 
-Exit codes: 0 a result was given; 2 bad input (usage, image, exam); 3 the model or the box
+Exit codes: 0 done (a result was given); 2 bad input (usage, image, exam); 3 the model or the box
 failed (model integrity, runner, storage, config).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 from appliance import __version__
-from appliance.config import Config, QualityConfig, load_config
-from appliance.domain import NOT_VALIDATED_NOTICE, Capture, Exam, Eye
+from appliance.commands import Handler, register_all
+from appliance.config import load_config
+from appliance.domain import NOT_VALIDATED_NOTICE
 from appliance.errors import ApplianceError, ExamInputError, ImageError
-from appliance.runtime import open_appliance
-from appliance.summary import exam_summary
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 3
@@ -36,19 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser("serve", parents=[common], help="run the kiosk and HTTP API")
-    serve.add_argument("--port", type=int, help="port to listen on (default: [server] port, 8080)")
-    serve.add_argument("--host", help="address to listen on (default: [server] host, 127.0.0.1)")
-
-    screen = commands.add_parser("screen", parents=[common], help="screen one exam from image files")
-    screen.add_argument("--patient-id", default="anonymous", help="patient identifier (default: anonymous)")
-    screen.add_argument("--right", action="append", type=Path, default=[], metavar="IMAGE",
-                        help="right-eye photo (give once or twice)")
-    screen.add_argument("--left", action="append", type=Path, default=[], metavar="IMAGE",
-                        help="left-eye photo (give once or twice)")
-    screen.add_argument("--operator", default=os.environ.get("USER", "cli"), help="who runs the exam")
-    screen.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    register_all(commands, common)
     return parser
 
 
@@ -58,68 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        if args.command == "serve":
-            return _serve(config, args)
-        return _screen(config, args)
+        handler: Handler = args.handler
+        return handler(config, args)
     except ApplianceError as exc:
         logging.getLogger("appliance").debug("%s: %s", exc.reason_code, exc.detail)
         print(f"error [{exc.reason_code}]: {exc.message}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(exc, (ImageError, ExamInputError)) else EXIT_FAILURE
-
-
-def _serve(config: Config, args: argparse.Namespace) -> int:
-    from appliance.kiosk.server import serve
-
-    if args.port is not None:
-        config.server.port = args.port
-    if args.host is not None:
-        config.server.host = args.host
-    serve(config)
-    return 0
-
-
-def _screen(config: Config, args: argparse.Namespace) -> int:
-    captures = [_read_capture(Eye.RIGHT, p) for p in args.right] + [_read_capture(Eye.LEFT, p) for p in args.left]
-    with open_appliance(config, actor=args.operator) as box:
-        exam = box.pipeline.screen(args.patient_id, captures, operator=args.operator)
-        if args.json:
-            print(json.dumps(exam_summary(exam, config.quality), indent=2))
-        else:
-            print(format_exam(exam, config.quality))
-        box.store.record_audit("result_shown", actor=args.operator, exam_id=exam.exam_id,
-                               detail={"outcome": exam.result.outcome.value, "via": "cli"})
-    return 0
-
-
-def _read_capture(eye: Eye, path: Path) -> Capture:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ExamInputError(f"Cannot read the {eye.value}-eye image {path}: {exc.strerror}.",
-                             reason_code="image_file_unreadable") from exc
-    return Capture(eye=eye, image=data, source=f"file:{path}")
-
-
-def format_exam(exam: Exam, quality_thresholds: QualityConfig) -> str:
-    """The exam as an operator reads it on a terminal."""
-    result = exam.result
-    lines = [
-        f"Exam {exam.exam_id}  patient {exam.patient_id}",
-        f"Outcome: {result.outcome.value} — {result.message}",
-    ]
-    for eye, score in result.eye_scores.items():
-        shown = "no gradable image" if score is None else f"score {score:.3f}"
-        lines.append(f"  {eye.value} eye: {shown}")
-    lines.append("Images:")
-    for image in exam.images:
-        verdict = "quality passed" if image.quality.passed else (
-            f"quality FAILED [{', '.join(image.quality.reason_codes)}] {image.quality.operator_message}")
-        shown_score = "" if image.prediction is None else f", score {image.prediction.score:.3f}"
-        lines.append(f"  {image.capture.eye.value}: {image.capture.source}: {verdict}{shown_score}")
-    model = exam.model
-    lines.append(f"Model: {model.name} {model.version} ({model.runner}) sha256 {model.sha256}")
-    lines.append(f"Thresholds: referable if score >= {result.threshold:.3f}")
-    gate = ", ".join(f"{key}={value}" for key, value in asdict(quality_thresholds).items())
-    lines.append(f"Quality gate: {gate}")
-    lines.append(NOT_VALIDATED_NOTICE)
-    return "\n".join(lines)

@@ -25,11 +25,11 @@ def _bad_files(good: bytes) -> dict[str, tuple[bytes, str]]:
     cv2.circle(gray, (150, 150), 120, 160, -1)
     deep = (np.random.default_rng(0).integers(0, 65535, (300, 300, 3))).astype(np.uint16)
     return {
-        "zero bytes": (b"", "image_unreadable"),
-        "truncated jpeg": (good[: len(good) // 3], "image_unreadable"),
-        "corrupt jpeg": (good[:200] + bytes(range(256)) * 20, "image_unreadable"),
-        "text file": (b"patient notes, not an image\n" * 10, "image_unreadable"),
-        "pdf": (b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n", "image_unreadable"),
+        "zero bytes": (b"", "image_empty"),
+        "truncated jpeg": (good[: len(good) // 3], "image_truncated"),
+        "corrupt jpeg": (good[:200] + bytes(range(256)) * 20 + b"\xff\xd9", "image_corrupt"),
+        "text file": (b"patient notes, not an image\n" * 10, "image_not_an_image"),
+        "pdf": (b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n", "image_not_an_image"),
         "grayscale": (_png(gray), "image_grayscale"),
         "16-bit": (_png(deep), "image_16bit"),
     }
@@ -65,7 +65,7 @@ def test_huge_image_is_refused_before_decoding(tmp_path: Path, sample_pair: tupl
     right, left = sample_pair
     done = run_cli(["screen", "--right", str(right), "--left", str(left)],
                    box_env(tmp_path / "var", APPLIANCE_LIMITS_MAX_IMAGE_MEGAPIXELS="0.1"))
-    assert done.returncode == 2 and done.stderr.startswith("error [image_too_large]: ")
+    assert done.returncode == 2 and done.stderr.startswith("error [image_too_many_pixels]: ")
 
 
 def test_tampered_model_is_refused(tmp_path: Path, sample_pair: tuple[Path, Path]) -> None:

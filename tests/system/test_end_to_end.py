@@ -106,11 +106,11 @@ def test_http_bad_input_gets_4xx_json_and_stores_nothing(tmp_path: Path, sample_
     good = right.read_bytes()
     data = tmp_path / "var"
     cases = [
-        ("corrupt", [("right", "r.jpg", b"\xff\xd8\xff\xe0garbage"), ("left", "l.jpg", good)], 422, "image_unreadable"),
-        ("truncated", [("right", "r.jpg", good[: len(good) // 2]), ("left", "l.jpg", good)], 422, "image_unreadable"),
-        ("empty", [("right", "r.jpg", b""), ("left", "l.jpg", good)], 422, "image_unreadable"),
+        ("corrupt", [("right", "r.jpg", b"\xff\xd8\xff\xe0garbage"), ("left", "l.jpg", good)], 422, "image_truncated"),
+        ("truncated", [("right", "r.jpg", good[: len(good) // 2]), ("left", "l.jpg", good)], 422, "image_truncated"),
+        ("empty", [("right", "r.jpg", b""), ("left", "l.jpg", good)], 422, "image_empty"),
         ("pdf", [("right", "r.pdf", b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n"), ("left", "l.jpg", good)], 422,
-         "image_unreadable"),
+         "image_not_an_image"),
         ("missing eye", [("right", "r.jpg", good)], 400, "left_eye_missing"),
         ("too big", [("right", "r.jpg", good + b"\0" * 300_000), ("left", "l.jpg", good)], 413, "image_too_large"),
     ]

@@ -1,0 +1,24 @@
+"""Subcommands of `appliance`. Each module has `register(commands, common)` that adds its parser and
+sets `handler=fn(config, args) -> exit status`. Add a new command by listing its module here."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+
+from appliance.config import Config
+
+Handler = Callable[[Config, argparse.Namespace], int]
+
+#: In the order `appliance --help` lists them.
+COMMAND_MODULES = [
+    "appliance.commands.serve",
+    "appliance.commands.screen",
+]
+
+
+def register_all(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                 common: argparse.ArgumentParser) -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands, common)
