@@ -1,0 +1,77 @@
+"""Read a labelled folder: `labels.csv` with the development set's columns, images beside it.
+
+Columns: file, dr_grade, referable, quality, source, original_name. `file` is relative to the
+folder; empty cells mean unknown. Any folder with these columns works (data from other sites).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.errors import ApplianceError
+
+REQUIRED_COLUMNS = ("file", "dr_grade", "referable", "quality", "source")
+
+
+class DatasetError(ApplianceError):
+    """The labelled folder cannot be read."""
+
+    reason_code = "dataset_invalid"
+    http_status = 400
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    path: Path
+    file: str
+    dr_grade: int | None
+    referable: bool | None
+    quality: str | None  # good / usable / reject, None if unlabelled
+    source: str
+
+    @property
+    def gradable_label(self) -> bool | None:
+        """Graders' view: good or usable = gradable, reject = not; None when unlabelled."""
+        return None if self.quality is None else self.quality != "reject"
+
+
+def read_labels(folder: Path) -> list[LabelledImage]:
+    """Rows of `folder/labels.csv`, in file order.
+
+    Raises:
+        DatasetError: no labels.csv, a missing column, or a malformed grade/referable value.
+    """
+    path = Path(folder) / "labels.csv"
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DatasetError(f"{path} lacks the column(s) {', '.join(missing)}.")
+            return [_row(Path(folder), n, row) for n, row in enumerate(reader, start=2)]
+    except OSError as exc:
+        raise DatasetError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+
+
+def _row(folder: Path, line: int, row: dict[str, str]) -> LabelledImage:
+    def optional_int(key: str) -> int | None:
+        text = (row.get(key) or "").strip()
+        if not text:
+            return None
+        try:
+            return int(float(text))
+        except ValueError as exc:
+            raise DatasetError(f"labels.csv line {line}: {key} must be a number, got {text!r}.") from exc
+
+    referable = optional_int("referable")
+    quality = (row.get("quality") or "").strip().lower() or None
+    return LabelledImage(
+        path=folder / row["file"],
+        file=row["file"],
+        dr_grade=optional_int("dr_grade"),
+        referable=None if referable is None else referable >= 1,
+        quality=quality,
+        source=(row.get("source") or "").strip() or "unknown",
+    )
