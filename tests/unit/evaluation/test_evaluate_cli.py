@@ -1,0 +1,114 @@
+"""`appliance evaluate` in-process: choosing photos and manifests, the exit codes and both outputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance.cli import EXIT_BAD_INPUT, EXIT_FAILURE, main
+from appliance.commands.evaluate import choose_images, manifest_path
+from appliance.config import Config
+from appliance.domain import NOT_VALIDATED_NOTICE
+from appliance.errors import ManifestError
+from appliance.evaluation.dataset import LabelledImage
+from appliance.evaluation.split import file_split
+from tests.unit.evaluation.eval_fakes import HEADER, write_tiny_manifest
+
+
+def _items(names: list[str]) -> list[LabelledImage]:
+    return [LabelledImage(Path(n), n, 0, False, None, "s") for n in names]
+
+
+def test_split_test_keeps_test_patients_and_counts_names_without_one() -> None:
+    names = [f"images/eyepacs_enh_{p}_left.jpg" for p in range(200)] + ["images/idrid_1.jpg"]
+    chosen, no_patient = choose_images(_items(names), "test", None)
+    assert no_patient == 1
+    assert chosen and all(file_split(i.file) == "test" for i in chosen)
+    assert len(chosen) == sum(1 for n in names if file_split(n) == "test")
+    everything, none = choose_images(_items(names), "all", None)
+    assert len(everything) == 201 and none == 0
+
+
+def test_limit_is_a_fixed_choice_in_file_order_that_does_not_follow_row_order() -> None:
+    names = [f"f{k:03d}.jpg" for k in range(100)]
+    first, _ = choose_images(_items(names), "all", 10)
+    again, _ = choose_images(_items(list(reversed(names))), "all", 10)
+    assert len(first) == 10
+    assert [i.file for i in first] == sorted(i.file for i in first)
+    assert {i.file for i in first} == {i.file for i in again}
+    assert [i.file for i in first] != names[:10]
+
+
+def test_int8_uses_the_twin_and_says_so_when_it_is_missing(tmp_path: Path) -> None:
+    config = Config()
+    config.model.manifest = str(tmp_path / "dr.toml")
+    with pytest.raises(ManifestError, match="no INT8 model") as raised:
+        manifest_path(config, "int8", None)
+    assert raised.value.reason_code == "int8_model_missing"
+    (tmp_path / "dr-int8.toml").write_text("")
+    assert manifest_path(config, "int8", None) == tmp_path / "dr-int8.toml"
+    assert manifest_path(config, "fp32", None) == tmp_path / "dr.toml"
+    assert manifest_path(config, "int8", tmp_path / "x.toml") == tmp_path / "x.toml"
+
+
+def _config(tmp_path: Path, manifest: Path) -> Path:
+    path = tmp_path / "appliance.toml"
+    path.write_text(f'data_dir = "{tmp_path / "var"}"\nlog_level = "WARNING"\n'
+                    f'[model]\nmanifest = "{manifest}"\nrunner = "onnxruntime"\n')
+    return path
+
+
+def test_json_and_table_outputs(synthetic_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = write_tiny_manifest(tmp_path / "model")
+    base = ["evaluate", str(synthetic_folder), "--config", str(_config(tmp_path, manifest)), "--bootstrap", "50"]
+    assert main([*base, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["n_images"], report["n_labelled"]) == (9, 8)
+    assert report["decode_failures"]["by_reason"]["image_file_missing"] == 1
+    assert report["decode_failures"]["count"] == 3  # missing, corrupt, grey
+    assert report["model"]["manifest"] == str(manifest) and report["model"]["precision"] == "fp32"
+    assert report["dataset"]["split"] == "all" and report["bootstrap"]["replicates"] == 50
+    assert set(report["per_source"]) == {"camera-a", "camera-b"}
+    assert main(base) == 0
+    text = capsys.readouterr().out
+    assert "9 images, 8 with a referable label" in text and NOT_VALIDATED_NOTICE in text
+
+
+def test_tensorrt_that_cannot_run_exits_3(
+    synthetic_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("tensorrt", "pycuda", "pycuda.driver"):
+        monkeypatch.setitem(sys.modules, name, None)
+    manifest = write_tiny_manifest(tmp_path / "model")
+    code = main(["evaluate", str(synthetic_folder), "--config", str(_config(tmp_path, manifest)),
+                 "--runner", "tensorrt"])
+    assert code == EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert "error [runner_unavailable]" in err and "TensorRT" in err
+
+
+def test_missing_int8_model_exits_3(synthetic_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = write_tiny_manifest(tmp_path / "model")
+    code = main(["evaluate", str(synthetic_folder), "--config", str(_config(tmp_path, manifest)),
+                 "--precision", "int8"])
+    assert code == EXIT_FAILURE
+    assert "error [int8_model_missing]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("labels", [None, "file,referable\nx.jpg,1\n", HEADER])
+def test_unusable_folders_exit_2(labels: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    if labels is not None:
+        (folder / "labels.csv").write_text(labels)
+    manifest = write_tiny_manifest(tmp_path / "model")
+    assert main(["evaluate", str(folder), "--config", str(_config(tmp_path, manifest))]) == EXIT_BAD_INPUT
+    assert "error [dataset_" in capsys.readouterr().err
+
+
+def test_bad_numbers_exit_2(synthetic_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(synthetic_folder), "--limit", "0"]) == EXIT_BAD_INPUT
+    assert "--limit" in capsys.readouterr().err
