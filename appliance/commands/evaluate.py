@@ -33,7 +33,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "evaluate", parents=[common], help="measure the model and quality gate on a labelled folder",
         description="Run every photo listed in DATA_DIR/labels.csv (columns file, dr_grade, referable, quality, "
                     "source) through the quality gate, preprocessing and the model, and report referable-DR "
-                    "AUC, sensitivity and specificity at the locked threshold with bootstrap 95 %% intervals, "
+                    "AUC, sensitivity and specificity at the locked threshold with bootstrap 95 % intervals, "
                     "imageability, per-source results and images/second.",
     )
     cmd.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="folder holding labels.csv and the photos")
@@ -42,7 +42,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
                      help="fp32: the [model] manifest; int8: its -int8 twin (default: fp32)")
     cmd.add_argument("--runner", choices=PREFERENCES,
                      help="inference backend (default: [model] runner); tensorrt fails rather than falls back")
-    cmd.add_argument("--manifest", type=Path, help="model manifest to evaluate (overrides --precision)")
+    cmd.add_argument("--manifest", type=Path,
+                     help="model manifest to evaluate (overrides the one --precision picks, which then "
+                          "only labels the report)")
     cmd.add_argument("--limit", type=int, help="evaluate at most N photos (a fixed pseudo-random choice)")
     cmd.add_argument("--split", choices=("all", "test"), default="all",
                      help="test: only the dev set's patient-held-out test split (default: all)")

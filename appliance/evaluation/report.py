@@ -3,6 +3,8 @@
 What is counted where:
 - DR metrics use photos with a known `referable` label and a score. "all_scored" ignores the gate
   (the model alone); "gate_passed" keeps only photos the gate passed (what the appliance grades).
+- "graders_gradable" ignores the gate but leaves out photos the graders labelled `reject` (as
+  training's own test figures do), so the appliance path can be compared with training's report.
 - imageability = photos the gate passed / photos the gate judged (decoded); photos with unknown
   labels count too. Photos that could not be read or decoded are reported apart, by reason code.
 NaN (a metric undefined for want of a class) is written as JSON null.
@@ -42,10 +44,10 @@ def metrics_dict(m: BinaryMetrics) -> dict[str, Any]:
     }
 
 
-def _dr_metrics(results: Sequence[ImageResult], threshold: float, *, gate_only: bool, replicates: int,
-                seed: int) -> dict[str, Any]:
+def _dr_metrics(results: Sequence[ImageResult], threshold: float, *, replicates: int, seed: int,
+                gate_only: bool = False, graders_gradable_only: bool = False) -> dict[str, Any]:
     chosen = [r for r in results if r.score is not None and r.item.referable is not None
-              and (r.gate_passed or not gate_only)]
+              and (r.gate_passed or not gate_only) and (r.item.quality != "reject" or not graders_gradable_only)]
     labels = np.array([bool(r.item.referable) for r in chosen], bool)
     scores = np.array([r.score for r in chosen], np.float64)
     return metrics_dict(binary_metrics(labels, scores, threshold, replicates=replicates, seed=seed))
@@ -64,7 +66,7 @@ def _slice(results: Sequence[ImageResult], threshold: float, replicates: int, se
         "n_labelled": sum(1 for r in results if r.item.referable is not None),
         "n_failed": sum(1 for r in results if r.failure is not None),
         "imageability": _imageability(results),
-        "all_scored": _dr_metrics(results, threshold, gate_only=False, replicates=replicates, seed=seed),
+        "all_scored": _dr_metrics(results, threshold, replicates=replicates, seed=seed),
         "gate_passed": _dr_metrics(results, threshold, gate_only=True, replicates=replicates, seed=seed),
     }
 
@@ -99,6 +101,9 @@ def summarise(run: EvaluationRun, manifest: ModelManifest, *, dataset: Mapping[s
         "bootstrap": {"replicates": replicates, "seed": seed, "level": CONFIDENCE_LEVEL,
                       "method": "percentile, resampling referable and non-referable photos separately"},
         **_slice(results, threshold, replicates, seed),
+        # Training's view of a test split: graders' `reject` photos left out, gate ignored.
+        "graders_gradable": _dr_metrics(results, threshold, replicates=replicates, seed=seed,
+                                        graders_gradable_only=True),
         "gate_failure_reasons": dict(sorted(gate_reasons.items())),
         "gate_by_quality_label": dict(sorted(by_label.items())),
         "decode_failures": {
@@ -148,6 +153,7 @@ def format_report(report: Mapping[str, Any]) -> str:
         f"({report['bootstrap']['replicates']} replicates, seed {report['bootstrap']['seed']}):",
         _metrics_line("all scored", report["all_scored"]),
         _metrics_line("gate passed", report["gate_passed"]),
+        _metrics_line("not reject", report["graders_gradable"]),
         "Per source:",
     ]
     for source, s in report["per_source"].items():

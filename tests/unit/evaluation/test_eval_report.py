@@ -74,6 +74,10 @@ def test_dr_metrics_with_and_without_the_gate(tiny_manifest: ModelManifest) -> N
     assert (gated["n"], gated["n_referable"]) == (4, 2)
     assert gated["confusion"] == {"tp": 2, "fp": 1, "tn": 1, "fn": 0}
     assert gated["auc"]["value"] == pytest.approx(1.0)
+    # Graders' rejects (a2 .3+, b2 .2-) left out, gate ignored: a1 .9+, a3 .6-, a4 .1-, b1 .7+.
+    gradable = report["graders_gradable"]
+    assert (gradable["n"], gradable["n_referable"]) == (4, 2)
+    assert gradable["confusion"] == {"tp": 2, "fp": 1, "tn": 1, "fn": 0}
 
 
 def test_per_source_and_undefined_metrics_as_null(tiny_manifest: ModelManifest) -> None:
