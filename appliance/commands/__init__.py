@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "appliance.commands.serve",
     "appliance.commands.screen",
     "appliance.commands.build_engine",
+    "appliance.commands.calibrate",
     "appliance.commands.evaluate",
 ]
 
