@@ -56,12 +56,21 @@ class LimitsConfig:
 
 @dataclass
 class QualityConfig:
-    """Thresholds of the image-quality gate (pure checks in appliance/quality).
+    """Thresholds of the image-quality gate (pure checks in appliance/quality), per camera profile.
 
-    Defaults calibrated on the natural-colour EyePACS and IDRiD photos of the development set
-    (exposure) and on all its quality-labelled photos (field of view, focus).
+    `profile` names a file in appliance/quality/profiles (without ".toml") or is a path to a
+    profile file (as `appliance quality-calibrate` writes); its [quality] values are applied
+    first, then the config file's own [quality] keys, then APPLIANCE_QUALITY_* variables. The
+    defaults below are the "default" profile (a test keeps the two equal). Each threshold's
+    metric is described in appliance/quality/rules.py.
     """
 
+    #: Camera profile whose thresholds are loaded before the keys below override them.
+    profile: str = "default"
+    #: Failed photos of one eye after which the kiosk advises dilation or referral.
+    max_attempts: int = 3
+
+    # --- not a fundus photo: the aperture --------------------------------------------------
     #: Field of view: the fundus circle's diameter / the image's shorter side, at least...
     min_fov_diameter_fraction: float = 0.5
     #: ...and at most (a disc clipped at the top and bottom of the frame spans up to ~1.4).
@@ -76,8 +85,18 @@ class QualityConfig:
     max_fov_spill: float = 0.25
     #: Field of view: share of the circle's circumference traced by the disc's visible edge, at least.
     min_fov_arc_coverage: float = 0.3
+    #: Field of view: share of the circumference traced by edge lying on the circle, at least.
+    min_fov_rim_on_circle: float = 0.3
     #: Field of view: mean brightest channel (0..255) of the surround outside the circle, at most.
     max_fov_surround_level: float = 50.0
+    # --- not a fundus photo: what the aperture frames ---------------------------------------
+    #: Median |Laplacian| of the green channel / its median level, at most.
+    max_pixel_noise: float = 0.5
+    #: Share of the field whose red channel is not the largest, at most.
+    max_cool_fraction: float = 0.9
+    #: The lesser of the bright-colourless share and the black-centre share (sclera and pupil), at most.
+    max_anterior_eye: float = 0.1
+    # --- exposure -----------------------------------------------------------------------------
     #: Exposure: mean of the green channel inside the field, 0..255: under it is too dark...
     too_dark_mean: float = 35.0
     #: ...over it is overexposed (washed out).
@@ -85,9 +104,39 @@ class QualityConfig:
     #: Exposure: share of pixels inside the field whose green channel is saturated (>= 250), at most.
     #: Green, not any channel: the red channel of a well-exposed light fundus often clips.
     max_saturated_fraction: float = 0.05
+    #: Exposure: share of pixels inside the field whose green channel is black (<= 10), at most.
+    max_black_fraction: float = 1.0
+    # --- illumination ---------------------------------------------------------------------------
+    #: Share of the field whose background is under 0.6 of its median, at most.
+    max_illum_dark_fraction: float = 1.0
+    #: Share of the field whose background is over 1.5 times its median, at most.
+    max_illum_bright_fraction: float = 1.0
+    #: Darkest / brightest quadrant of the background, at least.
+    min_illum_quadrant_ratio: float = 0.0
+    #: Background at the centre / its median, at least.
+    min_illum_centre_ratio: float = 0.0
+    #: Darkest rim sector / the median background, at least (eyelid, lashes).
+    min_illum_rim: float = 0.0
+    #: Brightest rim sector / the median background, at most (a crescent).
+    max_illum_rim: float = 1000.0
+    # --- haze -----------------------------------------------------------------------------------
+    #: Share of the field whose red channel is not the largest (a blue-grey veil), at most.
+    max_haze_cool_fraction: float = 1000.0
+    #: Share of the field that is bright and colourless (a white veil), at most.
+    max_haze_neutral_fraction: float = 1000.0
+    # --- focus ------------------------------------------------------------------------------------
     #: Focus: variance of the Laplacian of Gaussian (sigma 1 px) of the green channel, with the field
     #: resized to 256 px across, inside the eroded field; at least.
     min_focus: float = 1.8
+    #: Share of the field covered by visible vessels, at least.
+    min_vessel_visibility: float = 0.0
+    #: Share of the central field covered by visible vessels, at least.
+    min_vessel_visibility_centre: float = 0.0
+    # --- field position -------------------------------------------------------------------------
+    #: The optic disc's distance from the field's centre in radii, at most.
+    max_field_offset: float = 1000.0
+    #: Relative brightness of a blob over its surround for it to count as the optic disc.
+    min_disc_prominence: float = 0.12
 
 
 @dataclass
@@ -129,15 +178,57 @@ class Config:
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Build the config from defaults, an optional TOML file and the environment.
 
+    The quality gate's camera profile (`[quality] profile`, or APPLIANCE_QUALITY_PROFILE) is
+    applied first; the file's other [quality] keys and APPLIANCE_QUALITY_* variables then
+    override single thresholds.
+
     Raises:
-        ConfigError: unreadable file, unknown key, or a value of the wrong type.
+        ConfigError: unreadable file, unknown key or profile, or a value of the wrong type.
     """
     env = os.environ if env is None else env
     config = Config()
-    if path is not None:
-        _apply_mapping(config, _read_toml(Path(path)), where=str(path))
+    values = _read_toml(Path(path)) if path is not None else {}
+    quality = values.get("quality")
+    profile = env.get(f"{ENV_PREFIX}QUALITY_PROFILE") or (
+        quality.get("profile") if isinstance(quality, Mapping) else None) or config.quality.profile
+    config.quality = quality_profile(str(profile))
+    _apply_mapping(config, values, where=str(path))
     _apply_env(config, env)
     return config
+
+
+#: The camera profiles shipped with the gate.
+PROFILE_DIR = Path(__file__).resolve().parent / "quality" / "profiles"
+
+
+def quality_profile_path(profile: str) -> Path:
+    """The file of a camera profile: a name shipped in PROFILE_DIR, or a path to a .toml file."""
+    if profile.endswith(".toml") or "/" in profile or "\\" in profile:
+        return Path(profile)
+    return PROFILE_DIR / f"{profile}.toml"
+
+
+def quality_profile(profile: str) -> QualityConfig:
+    """The gate's thresholds of a camera profile: QualityConfig's defaults, then the profile file's
+    [quality] table. A profile file may also hold a free-form [profile] table (its provenance).
+
+    Raises:
+        ConfigError: no such profile, an unreadable file, or an unknown or mistyped key.
+    """
+    path = quality_profile_path(profile)
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.toml")))
+        raise ConfigError(f"Unknown quality profile '{profile}': no file {path} (shipped profiles: {shipped})")
+    values = _read_toml(path)
+    unknown = set(values) - {"quality", "profile"}
+    if unknown:
+        raise ConfigError(f"Unknown table(s) {sorted(unknown)} in quality profile {path}")
+    table = values.get("quality", {})
+    if not isinstance(table, Mapping) or "profile" in table:
+        raise ConfigError(f"Quality profile {path} needs a [quality] table of thresholds (without 'profile')")
+    thresholds = QualityConfig(profile=profile)
+    _apply_mapping(thresholds, table, where=str(path))
+    return thresholds
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

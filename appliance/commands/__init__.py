@@ -15,6 +15,7 @@ Handler = Callable[[Config, argparse.Namespace], int]
 COMMAND_MODULES = [
     "appliance.commands.serve",
     "appliance.commands.screen",
+    "appliance.commands.quality",
     "appliance.commands.build_engine",
     "appliance.commands.calibrate",
     "appliance.commands.evaluate",

@@ -33,6 +33,12 @@ FIELD_LEVEL_MIN = 6.0
 FIELD_OVER_SURROUND = 6.0
 #: Outline points this close to the image border (px) are the frame's edge, not the aperture's.
 BORDER_MARGIN = 2
+#: A straight run of outline on the blob's top or bottom row (first or last column), at least
+#: this share of the blob's width (height) long, is a frame edge, not the aperture. A circle's
+#: own top row (±1 px) is 4·sqrt(r) px long: under 0.3 of its width for r > 45 px.
+CLIP_RUN_SHARE = 0.3
+#: Outline points within this share of the radius from the fitted circle lie on it.
+ON_CIRCLE_TOLERANCE = 0.03
 #: Angular bins used to measure how much of the circle the outline covers.
 ANGLE_BINS = 72
 
@@ -63,6 +69,9 @@ class FieldOfView:
     spill: float
     #: Share of the circle's circumference covered by the fitted outline (0..1).
     arc_coverage: float
+    #: Share of the circumference traced by outline lying on the circle (within ON_CIRCLE_TOLERANCE
+    #: of the radius): high for a round aperture, low for an oval (a face) or a polygon.
+    rim_on_circle: float
     #: Mean brightest channel outside the circle, 0..255.
     surround_level: float
     #: Median distance of the outline from the circle / the radius: 0 for a perfect disc.
@@ -79,6 +88,7 @@ class FieldOfView:
             "fov_fill": self.fill,
             "fov_spill": self.spill,
             "fov_arc_coverage": self.arc_coverage,
+            "fov_rim_on_circle": self.rim_on_circle,
             "fov_surround_level": self.surround_level,
             "fov_rim_error": self.rim_error,
         }
@@ -106,8 +116,7 @@ def find_field(image: UInt8Image) -> FieldOfView:
     inside = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
     inside_area = int(inside.sum())
     mask_area = int(blob.sum())
-    angles = np.arctan2(outline[:, 1] - cy, outline[:, 0] - cx)
-    bins = np.unique(((angles + np.pi) / (2 * np.pi) * ANGLE_BINS).astype(int) % ANGLE_BINS)
+    residual = np.abs(np.hypot(outline[:, 0] - cx, outline[:, 1] - cy) - r) / r
     outside = ~_dilate(inside, max(2, round(0.03 * r)))
     return FieldOfView(
         found=True,
@@ -120,9 +129,10 @@ def find_field(image: UInt8Image) -> FieldOfView:
         centre_offset=float(np.hypot(cx - w / 2, cy - h / 2)) / min(h, w),
         fill=float((blob & inside).sum()) / max(inside_area, 1),
         spill=float((blob & ~inside).sum()) / max(mask_area, 1),
-        arc_coverage=bins.size / ANGLE_BINS,
+        arc_coverage=_arc_share(outline, cx, cy),
+        rim_on_circle=_arc_share(outline[residual <= ON_CIRCLE_TOLERANCE], cx, cy),
         surround_level=float(brightness[outside].mean()) if outside.any() else 255.0,
-        rim_error=float(np.median(np.abs(np.hypot(outline[:, 0] - cx, outline[:, 1] - cy) - r))) / r,
+        rim_error=float(np.median(residual)),
     )
 
 
@@ -137,8 +147,16 @@ def fundus_failed(fov: FieldOfView, thresholds: QualityConfig) -> bool:
         and fov.fill >= thresholds.min_fov_fill
         and fov.spill <= thresholds.max_fov_spill
         and fov.arc_coverage >= thresholds.min_fov_arc_coverage
+        and fov.rim_on_circle >= thresholds.min_fov_rim_on_circle
         and fov.surround_level <= thresholds.max_fov_surround_level
     )
+
+
+def _arc_share(points: npt.NDArray[np.float64], cx: float, cy: float) -> float:
+    """Share (0..1) of the angular bins around (cx, cy) that hold at least one of the points."""
+    angles = np.arctan2(points[:, 1] - cy, points[:, 0] - cx)
+    bins = np.unique(((angles + np.pi) / (2 * np.pi) * ANGLE_BINS).astype(int) % ANGLE_BINS)
+    return bins.size / ANGLE_BINS
 
 
 def _largest_blob(mask: Mask) -> Mask | None:
@@ -161,6 +179,14 @@ def _free_outline(blob: Mask) -> npt.NDArray[np.float64]:
     h, w = blob.shape
     x, y = points[:, 0], points[:, 1]
     free = (x > BORDER_MARGIN) & (x < w - 1 - BORDER_MARGIN) & (y > BORDER_MARGIN) & (y < h - 1 - BORDER_MARGIN)
+    # A letterboxed or cropped photo has the frame's edge inside the image: a long straight run
+    # of outline on the blob's top or bottom row (or first or last column) is that edge too.
+    for coord, other in ((y, x), (x, y)):
+        extent = float(other.max() - other.min()) + 1
+        for extreme in (coord.min(), coord.max()):
+            on_edge = np.abs(coord - extreme) <= 1
+            if np.count_nonzero(on_edge) >= CLIP_RUN_SHARE * extent:
+                free &= ~on_edge
     free_points: npt.NDArray[np.float64] = points[free]
     return free_points
 
@@ -210,6 +236,7 @@ def _not_found(h: int, w: int, mask: Mask | None = None) -> FieldOfView:
         fill=0.0,
         spill=0.0,
         arc_coverage=0.0,
+        rim_on_circle=0.0,
         surround_level=0.0,
         rim_error=0.0,
     )

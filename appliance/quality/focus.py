@@ -1,55 +1,87 @@
-"""Focus: is the retina sharp? Pure.
+"""Focus: is the retina sharp, and are its vessels visible? Pure.
 
-The measure is the variance of a Laplacian of Gaussian (sigma 1 px) of the green channel, where
-vessels and lesions have the most contrast, inside the field shrunk away from its rim (the rim is
-a strong edge in sharp and blurred photos alike).
+Two measures on the green channel of the field view (the field DIAMETER px across, so the same
+photo scores the same at any resolution), inside the field shrunk away from its rim (the rim is a
+strong edge in sharp and blurred photos alike):
 
-It is taken at a fixed scale, with the field resized to FIELD_DIAMETER pixels across, so the
-same photo scores the same at any resolution. 256 px, not more: the model sees the field at
-224 px, so blur finer than that cannot change its answer, and the development photos the
-threshold was calibrated on have fields of 256 to 512 px, which a larger scale would have to
-upsample (and so blur) before measuring.
+- `focus`: the variance of a Laplacian of Gaussian (sigma SIGMA px), the classic sharpness score;
+  it grows with contrast as well as sharpness.
+- `vessel_visibility`: the share of the field covered by thin dark lines (a morphological
+  black-hat of VESSEL_WIDTH px, relative to the local background) — vessels, the structure every
+  grader looks for. `vessel_visibility_centre` is the same within CENTRE radii of the centre,
+  around the macula of a macula-centred photo, where blur and haze hide the small vessels first.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from appliance.config import QualityConfig
-from appliance.quality.field_of_view import FieldOfView
+from appliance.quality.field_view import DIAMETER, FieldView
 
-UInt8Image = npt.NDArray[np.uint8]
+FloatImage = npt.NDArray[np.float32]
 
-#: The field's diameter (px) at which focus is measured.
-FIELD_DIAMETER = 256
-#: Smoothing (px at that scale) before the Laplacian: keeps JPEG blocks and sensor noise from
-#: passing for detail.
+#: Smoothing (px at the view's scale) before the Laplacian: keeps JPEG blocks and sensor noise
+#: from passing for detail.
 SIGMA = 1.0
 #: The field is eroded by this share of its diameter before measuring.
 RIM_MARGIN = 0.05
+#: Widest vessel (px at the view's scale) the black-hat picks up: the main arcades near the disc
+#: are ~1/40 of the field's diameter.
+VESSEL_WIDTH = 11
+#: A pixel is on a vessel when it is at least this share darker than its closing.
+VESSEL_CONTRAST = 0.04
+#: The local background is floored at this share of the field's median, so the noise of a black
+#: corner does not pass for vessels.
+BACKGROUND_FLOOR = 0.3
+#: Radius (in field radii) of the central region.
+CENTRE = 0.45
 
 
-def measure_focus(image: UInt8Image, fov: FieldOfView) -> float:
-    """Focus score (>= 0; larger is sharper) of an RGB uint8 image inside its field of view.
+@dataclass(frozen=True)
+class Focus:
+    """focus >= 0 (larger is sharper); vessel visibility 0..1 over the field and at its centre."""
 
-    Returns 0.0 when too little of the field is left to measure.
-    """
-    scale = FIELD_DIAMETER / max(2.0 * fov.radius, 1.0)
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    green = cv2.resize(image[:, :, 1], None, fx=scale, fy=scale, interpolation=interpolation)
-    size = (green.shape[1], green.shape[0])
-    field = cv2.resize(fov.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    margin = max(1, round(RIM_MARGIN * FIELD_DIAMETER / 2))
+    focus: float
+    vessel_visibility: float
+    vessel_visibility_centre: float
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "focus": self.focus,
+            "vessel_visibility": self.vessel_visibility,
+            "vessel_visibility_centre": self.vessel_visibility_centre,
+        }
+
+
+UNMEASURABLE = Focus(0.0, 0.0, 0.0)
+
+
+def measure_focus(view: FieldView) -> Focus:
+    """Focus of the field in `view`; UNMEASURABLE when too little of the field is left to measure."""
+    margin = max(1, round(RIM_MARGIN * DIAMETER / 2))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-    inner = cv2.erode(field, kernel).astype(bool)
+    inner = cv2.erode(view.mask.astype(np.uint8), kernel).astype(bool)
     if np.count_nonzero(inner) < 100:
-        return 0.0
-    smooth = cv2.GaussianBlur(green.astype(np.float32), (0, 0), SIGMA)
-    response = cv2.Laplacian(smooth, cv2.CV_32F)
-    return float(response[inner].var())
+        return UNMEASURABLE
+    smooth = np.asarray(cv2.GaussianBlur(view.green, (0, 0), SIGMA), np.float32)
+    laplacian = cv2.Laplacian(smooth, cv2.CV_32F)
+    vessel = _vessel_map(smooth, float(np.median(smooth[inner])))
+    centre = inner & (view.rho < CENTRE)
+    return Focus(
+        focus=float(laplacian[inner].var()),
+        vessel_visibility=float(np.mean(vessel[inner])),
+        vessel_visibility_centre=float(np.mean(vessel[centre])) if np.count_nonzero(centre) >= 100 else 0.0,
+    )
 
 
-def blurred(focus: float, thresholds: QualityConfig) -> bool:
-    return focus < thresholds.min_focus
+def _vessel_map(smooth: FloatImage, level: float) -> npt.NDArray[np.bool_]:
+    """True where a thin dark line (narrower than VESSEL_WIDTH) crosses the pixel."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (VESSEL_WIDTH, VESSEL_WIDTH))
+    closed = cv2.morphologyEx(smooth, cv2.MORPH_CLOSE, kernel)
+    background = np.maximum(closed, max(BACKGROUND_FLOOR * level, 1.0))
+    on_vessel: npt.NDArray[np.bool_] = (closed - smooth) / background > VESSEL_CONTRAST
+    return on_vessel

@@ -1,0 +1,186 @@
+"""`appliance quality-eval` and `appliance quality-calibrate`: the quality gate against graders'
+labels on a labelled folder (labels.csv with the development set's columns, images beside it)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from appliance.config import Config, QualityConfig, quality_profile
+from appliance.evaluation.dataset import read_labels
+from appliance.evaluation.quality import (
+    SPLITS,
+    TUNE_SHARE,
+    measure_images,
+    model_by_gate,
+    model_scorer,
+    non_fundus_check,
+    run_gate,
+    select,
+    summarise,
+)
+from appliance.quality.calibration import MIN_GAIN, USABLE_WEIGHT, Sample, fit_thresholds, loosen_not_fundus
+from appliance.quality.profile_format import profile_toml
+
+EXIT_TARGET_MISSED = 1
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    evaluate = commands.add_parser(
+        "quality-eval", parents=[common],
+        help="measure the quality gate against graders' labels on a labelled folder")
+    _selection_arguments(evaluate)
+    evaluate.add_argument("--profile", help="camera profile to evaluate (default: the config's [quality] thresholds)")
+    evaluate.add_argument("--json", action="store_true", help="print JSON, with a per-image list")
+    evaluate.add_argument("--model", type=Path, metavar="MANIFEST",
+                          help="also score images with this model and report its referable-DR AUC on "
+                               "gate-passed vs gate-rejected images")
+    evaluate.set_defaults(handler=run_eval)
+
+    calibrate = commands.add_parser(
+        "quality-calibrate", parents=[common],
+        help="fit the quality gate's thresholds to a labelled folder and write a camera profile")
+    _selection_arguments(calibrate, default_split="tune")
+    calibrate.add_argument("--out", type=Path, required=True, metavar="PROFILE.toml", help="profile file to write")
+    calibrate.add_argument("--profile", help="profile to start from (default: the config's [quality] thresholds)")
+    calibrate.add_argument("--name", help="the profile's name (default: the output file's stem)")
+    calibrate.add_argument("--target-false-reject", type=float, default=0.05, metavar="SHARE",
+                           help="largest share of gradable photos the fitted gate may reject (default 0.05)")
+    calibrate.add_argument("--usable-weight", type=float, default=USABLE_WEIGHT, metavar="W",
+                           help=f"weight of a usable photo against a good one (default {USABLE_WEIGHT})")
+    calibrate.add_argument("--min-gain", type=float, default=MIN_GAIN, metavar="SHARE",
+                           help=f"least share of reject photos a threshold step must catch (default {MIN_GAIN})")
+    calibrate.set_defaults(handler=run_calibrate)
+
+
+def _selection_arguments(parser: argparse.ArgumentParser, default_split: str = "all") -> None:
+    parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="folder with labels.csv and the images")
+    parser.add_argument("--sources", default="all",
+                        help="comma-separated: all, natural, enhanced, or text found in the source column "
+                             "(default: all)")
+    parser.add_argument("--split", choices=SPLITS, default=default_split,
+                        help=f"patient-level split: tune ({TUNE_SHARE * 100:.0f}%% of patients), heldout, or all "
+                             f"(default: {default_split})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_eval(config: Config, args: argparse.Namespace) -> int:
+    thresholds = quality_profile(args.profile) if args.profile else config.quality
+    images = select(read_labels(args.data_dir), sources=args.sources, split=args.split)
+    progress = not args.no_progress
+    if args.model is not None:
+        with model_scorer(args.model) as scorer:
+            verdicts = run_gate(images, thresholds, config.limits, scorer=scorer, progress=progress)
+    else:
+        verdicts = run_gate(images, thresholds, config.limits, progress=progress)
+    non_fundus = non_fundus_check(thresholds)
+    report: dict[str, Any] = {
+        "data_dir": str(args.data_dir),
+        "profile": thresholds.profile,
+        "sources": args.sources,
+        "split": args.split,
+        "summary": summarise(verdicts),
+        "non_fundus": {"images": len(non_fundus), "rejected_not_fundus": sum(r["not_fundus"] for r in non_fundus),
+                       "missed": [r for r in non_fundus if not r["not_fundus"]]},
+    }
+    if args.model is not None:
+        report["model"] = {"manifest": str(args.model), **model_by_gate(verdicts)}
+    if args.json:
+        report["images"] = [v.to_dict() for v in verdicts]
+        json.dump(report, sys.stdout, indent=1)
+        print()
+    else:
+        print(_text(report))
+    return 0
+
+
+def run_calibrate(config: Config, args: argparse.Namespace) -> int:
+    base = quality_profile(args.profile) if args.profile else config.quality
+    images = select(read_labels(args.data_dir), sources=args.sources, split=args.split)
+    measured, undecodable = measure_images(images, base, config.limits, progress=not args.no_progress)
+    samples = [Sample(metrics, image.quality) for image, metrics in measured if image.quality]
+    loosened = loosen_not_fundus(samples, base)
+    fit = fit_thresholds(samples, loosened, args.target_false_reject,
+                         usable_weight=args.usable_weight, min_gain=args.min_gain)
+    name = args.name or args.out.stem
+    thresholds = dataclasses.replace(fit.thresholds, profile=name)
+    non_fundus = non_fundus_check(thresholds)
+    caught = sum(r["not_fundus"] for r in non_fundus)
+    about: dict[str, str | int | float] = {
+        "name": name,
+        "fitted_on": f"{args.data_dir.name}: sources={args.sources} split={args.split}",
+        "command": "appliance quality-calibrate " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
+        "target_false_reject": args.target_false_reject,
+        "usable_weight": args.usable_weight,
+        "min_gain": args.min_gain,
+        "photos": len(samples),
+        "undecodable": undecodable,
+        "good_rejected": f"{fit.good_rejected}/{fit.good}",
+        "reject_caught": f"{fit.reject_caught}/{fit.reject}",
+        "non_fundus_rejected": f"{caught}/{len(non_fundus)}",
+        "rules_in_fit_order": " ".join(fit.order),
+    }
+    args.out.write_text(profile_toml(thresholds, about))
+    print(f"wrote {args.out}: profile '{name}' fitted on {len(samples)} labelled photos "
+          f"({undecodable} undecodable skipped)")
+    print(f"  good rejected {fit.good_rejected}/{fit.good}, reject caught {fit.reject_caught}/{fit.reject} "
+          "(on the photos it was fitted to: evaluate on held-out photos with quality-eval)")
+    for key in fit.order:
+        print(f"  {key} = {getattr(thresholds, key):.6g}")
+    for key, value in _changed(base, loosened).items():
+        print(f"  loosened for this camera's gradable photos: {key} = {value:.6g}")
+    print(f"  negative controls rejected as not_fundus: {caught}/{len(non_fundus)}")
+    missed = sorted({r["name"] for r in non_fundus if not r["not_fundus"]})
+    if missed:
+        print(f"  WARNING: not rejected as not_fundus: {', '.join(missed)}")
+    return 0
+
+
+def _changed(before: QualityConfig, after: QualityConfig) -> dict[str, float]:
+    return {f.name: getattr(after, f.name) for f in dataclasses.fields(before)
+            if getattr(before, f.name) != getattr(after, f.name)}
+
+
+def _text(report: dict[str, Any]) -> str:
+    lines = [f"quality gate, profile '{report['profile']}', on {report['data_dir']} "
+             f"(sources={report['sources']}, split={report['split']})"]
+    summary = report["summary"]
+    for name, block in [("all", summary["all"]), *summary["by_source"].items()]:
+        c = block["confusion"]
+        lines += [
+            f"\n[{name}] {block['images']} images, {block['passed']} passed",
+            f"  labels: {block['labels']}",
+            "                 gate passed  gate rejected",
+            f"  gradable      {c['gradable_passed']:11d}  {c['gradable_rejected']:13d}",
+            f"  reject        {c['reject_passed']:11d}  {c['reject_caught']:13d}",
+            f"  reject caught (sensitivity): {_fmt(block['reject_sensitivity'])}",
+            f"  good rejected:               {_fmt(block['good_false_reject_rate'])}",
+            f"  usable rejected:             {_fmt(block['usable_false_reject_rate'])}",
+            f"  unlabelled rejected:         {_fmt(block['unlabelled_rejected_rate'])}",
+            f"  reasons: {block['reasons']}",
+        ]
+    nf = report["non_fundus"]
+    lines.append(f"\nnon-fundus negative controls rejected as not_fundus: {nf['rejected_not_fundus']}/{nf['images']}")
+    for row in nf["missed"]:
+        lines.append(f"  missed: {row['name']} {row['size']} seed {row['seed']}: {row['reason_codes'] or 'passed'}")
+    if "model" in report:
+        lines.append(f"\nmodel {report['model']['manifest']}: referable-DR AUC by gate verdict")
+        for name, block in [("all", report["model"]["all"]), *report["model"]["by_source"].items()]:
+            for verdict in ("passed", "rejected"):
+                b = block[verdict]
+                auc = "n/a" if b["auc"] is None else f"{b['auc']:.3f}"
+                lines.append(f"  [{name}] gate {verdict:8s}: AUC {auc} on {b['images']} images "
+                             f"({b['referable']} referable)")
+    return "\n".join(lines)
+
+
+def _fmt(rate: dict[str, Any]) -> str:
+    if rate["rate"] is None:
+        return "n/a"
+    lo, hi = rate["ci95"]
+    return f"{rate['rate']:.1%} ({rate['k']}/{rate['n']}, 95% CI {lo:.1%}-{hi:.1%})"

@@ -1,0 +1,190 @@
+"""Fit the gate's thresholds to graders' labels: the pure core of `appliance quality-calibrate`.
+
+The fit is greedy over the fitted rules of appliance/quality/rules.py. It starts with every fitted
+rule switched off (only the profile's not-fundus rules act), then repeatedly tightens the one rule
+whose next threshold catches the most not-yet-caught `reject` photos per `good` photo newly
+rejected, as long as the share of good photos rejected stays within the target. Each threshold is
+placed halfway between the last photo it catches and the next one it lets through, so a photo
+just inside the margin is not a coin toss. The result is a set of one-sided thresholds an
+operator can read ("mean green under 38 is too dark"), not an opaque score.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from appliance.config import QualityConfig
+from appliance.quality.rules import NOT_FUNDUS_RULES, QUALITY_RULES, Rule
+
+#: Threshold values that switch a rule off (every metric of a fitted rule is >= 0 and < 1000).
+OFF: dict[str, float] = {"min": 0.0, "max": 1000.0}
+#: Weight of a newly rejected good photo against a newly caught reject, when choosing the next
+#: step: a step that rejects no good photo is preferred to an equally good one that does.
+GOOD_PENALTY = 0.5
+#: Weight of a usable photo against a good one in the false-reject budget: usable photos are
+#: gradable, but graders found them worse, so rejecting one costs less.
+USABLE_WEIGHT = 0.5
+#: Least share of the reject photos a step must catch.
+MIN_GAIN = 0.02
+#: Spare room (a share of the extreme value) left when loosening a not-fundus threshold.
+NOT_FUNDUS_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled photo: its metrics, and the graders' label (good / usable / reject)."""
+
+    metrics: Mapping[str, float]
+    quality: str
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The fitted thresholds and what they do on the photos they were fitted to."""
+
+    thresholds: QualityConfig
+    good: int
+    good_rejected: int
+    reject: int
+    reject_caught: int
+    #: The fitted rules' keys, in the order the greedy fit first tightened them.
+    order: tuple[str, ...]
+
+
+def fit_thresholds(samples: Sequence[Sample], base: QualityConfig, target_false_reject: float,
+                   rules: Sequence[Rule] = QUALITY_RULES, *, usable_weight: float = USABLE_WEIGHT,
+                   min_gain: float = MIN_GAIN) -> Fit:
+    """Fit `rules`' thresholds so at most `target_false_reject` (0..1) of the good photos are
+    rejected while catching as many reject photos as possible.
+
+    Args:
+        samples: labelled photos (good, usable or reject; others are ignored).
+        base: the profile to start from: its not-fundus thresholds are kept, its other values
+            (max_attempts, min_disc_prominence) copied.
+        target_false_reject: the largest share of gradable photos the fitted gate may reject,
+            including those the not-fundus rules already reject, where a usable photo counts
+            `usable_weight` of a good one.
+        usable_weight: weight (0..1) of a usable photo against a good one.
+        min_gain: a step must catch at least this share (0..1) of the reject photos (and at
+            least one): a threshold that catches a single outlier does not generalise.
+    Raises:
+        ValueError: no good or no reject photo among the samples, or a target outside 0..1.
+    """
+    if not 0.0 <= target_false_reject <= 1.0:
+        raise ValueError(f"target_false_reject must be within 0..1, got {target_false_reject}")
+    good = np.array([s.quality == "good" for s in samples])
+    usable = np.array([s.quality == "usable" for s in samples])
+    reject = np.array([s.quality == "reject" for s in samples])
+    weight = good + usable_weight * usable
+    if not good.any() or not reject.any():
+        raise ValueError("calibration needs both good and reject photos")
+    thresholds = _with(base, {rule.key: OFF[rule.bound] for rule in rules})
+    caught = np.array([_fails_any(s.metrics, thresholds, NOT_FUNDUS_RULES) or "fov_found" not in s.metrics
+                       or s.metrics["fov_found"] < 0.5 for s in samples])
+    budget = target_false_reject * float(weight.sum()) + 1e-9
+    least = max(1.0, min_gain * float(reject.sum()))
+    values = {rule.key: np.array([_value(s.metrics, rule) for s in samples]) for rule in rules}
+    order: list[str] = []
+    while True:
+        best: tuple[float, Rule, float, npt.NDArray[np.bool_]] | None = None
+        spent = float(weight[caught].sum())
+        for rule in rules:
+            step = _best_step(rule, values[rule.key], caught, weight, reject, budget - spent, least)
+            if step is not None and (best is None or step[0] > best[0]):
+                best = (step[0], rule, step[1], step[2])
+        if best is None:
+            break
+        _, rule, threshold, fires = best
+        thresholds = _with(thresholds, {rule.key: threshold})
+        caught |= fires
+        if rule.key not in order:
+            order.append(rule.key)
+    return Fit(
+        thresholds=thresholds,
+        good=int(good.sum()),
+        good_rejected=int((caught & good).sum()),
+        reject=int(reject.sum()),
+        reject_caught=int((caught & reject).sum()),
+        order=tuple(order),
+    )
+
+
+def loosen_not_fundus(samples: Sequence[Sample], base: QualityConfig, margin: float = NOT_FUNDUS_MARGIN,
+                      rules: Sequence[Rule] = NOT_FUNDUS_RULES) -> QualityConfig:
+    """Loosen the not-fundus thresholds of `base` just enough that no gradable (good or usable)
+    photo among `samples` fails them, with `margin` (a share of the extreme value) to spare.
+
+    Graders' labels cannot tighten these rules (they say nothing about faces or documents), but
+    they show what a camera's real photos need: a rendering with a ragged rim needs a looser
+    circle test. Thresholds the photos do not touch stay as they are; check the result against
+    the negative controls of appliance.quality.non_fundus.
+    """
+    changes: dict[str, float] = {}
+    gradable = [s.metrics for s in samples if s.quality in ("good", "usable")]
+    for rule in rules:
+        values = np.array([m[rule.metric] for m in gradable if rule.metric in m], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            continue
+        threshold = float(changes.get(rule.key, rule.threshold(base)))
+        if rule.bound == "min" and values.min() < threshold:
+            changes[rule.key] = float(values.min()) * (1 - margin)
+        elif rule.bound == "max" and values.max() > threshold:
+            changes[rule.key] = float(values.max()) * (1 + margin)
+    return _with(base, changes)
+
+
+def _best_step(rule: Rule, values: npt.NDArray[np.float64], caught: npt.NDArray[np.bool_],
+               weight: npt.NDArray[np.float64], reject: npt.NDArray[np.bool_], budget: float,
+               least: float) -> tuple[float, float, npt.NDArray[np.bool_]] | None:
+    """The best threshold for one rule: (score, threshold, which samples it fails) or None.
+
+    Candidate thresholds lie between consecutive distinct values; a "max" rule is handled as a
+    "min" rule on the negated values.
+    """
+    sign = 1.0 if rule.bound == "min" else -1.0
+    v = sign * values  # the rule now fails samples with v < threshold
+    finite = np.isfinite(v)
+    distinct = np.unique(v[finite])
+    if distinct.size < 2:
+        return None
+    cuts = (distinct[:-1] + distinct[1:]) / 2
+    order = np.argsort(v[finite], kind="stable")
+    sorted_v = v[finite][order]
+    new_reject = (reject & ~caught)[finite][order].astype(np.int64)
+    new_good = np.where(caught, 0.0, weight)[finite][order]
+    below = np.searchsorted(sorted_v, cuts, side="left")  # samples with v < cut
+    gained = np.concatenate([[0], np.cumsum(new_reject)])[below]
+    cost = np.concatenate([[0], np.cumsum(new_good)])[below]
+    allowed = (gained >= least) & (cost <= budget)
+    if not allowed.any():
+        return None
+    score = np.where(allowed, gained / (cost + GOOD_PENALTY), -np.inf)
+    # Among equal scores the loosest threshold: it catches as much with the widest margin.
+    i = int(np.flatnonzero(score == score.max())[0])
+    threshold = float(sign * cuts[i])
+    fires = np.zeros(values.shape, dtype=bool)
+    fires[finite] = v[finite] < cuts[i]
+    return float(score[i]), threshold, fires
+
+
+def _with(thresholds: QualityConfig, changes: Mapping[str, float]) -> QualityConfig:
+    """A copy of `thresholds` with some values changed."""
+    changed = dataclasses.replace(thresholds)
+    for key, value in changes.items():
+        setattr(changed, key, value)
+    return changed
+
+
+def _value(metrics: Mapping[str, float], rule: Rule) -> float:
+    return float(metrics.get(rule.metric, np.nan))
+
+
+def _fails_any(metrics: Mapping[str, float], thresholds: QualityConfig, rules: Sequence[Rule]) -> bool:
+    return any(rule.metric in metrics and rule.fails(metrics[rule.metric], rule.threshold(thresholds))
+               for rule in rules)

@@ -1,0 +1,99 @@
+"""Field position: where the optic disc is, so the kiosk can say which field it got. Pure.
+
+The optic disc is the brightest compact blob of the fundus, about a sixth of a 45° field across.
+It is found as the peak of a band-pass (a Gaussian of about the disc's size, over the field only,
+minus a Gaussian five times larger) of the green channel, relative to the large-scale level.
+
+In a macula-centred photo the disc sits 0.4–0.8 radii from the centre on the nasal side: on the
+image's right for a right eye, on its left for a left eye (the usual, non-inverted view); in a
+disc-centred photo it is near the centre. A disc at the rim means the camera aimed off the
+protocol's fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from appliance.domain import Eye, Field
+from appliance.quality.field_view import FieldView, masked_blur
+
+#: Gaussians (px at the view's scale, the field 256 px across) of the band-pass.
+DISC_SIGMA = 6.0
+SURROUND_SIGMA = 30.0
+#: The disc is searched for within this distance of the centre (radii): a bright crescent on
+#: the rim is not a disc.
+SEARCH_RADIUS = 0.9
+#: A peak at least this much brighter than its surround (relative) counts as the disc.
+MIN_PROMINENCE = 0.12
+#: Disc within this distance of the centre (radii): a disc-centred field.
+DISC_CENTRED = 0.3
+#: Disc between DISC_CENTRED and this distance, near the horizontal meridian: macula-centred.
+MACULA_CENTRED = 0.85
+#: The meridian band: |vertical offset| at most this (radii) for a macula-centred field.
+MERIDIAN = 0.35
+
+
+@dataclass(frozen=True)
+class DiscPosition:
+    """The optic disc's position in field radii from the circle's centre (x to the image's
+    right, y down) and its prominence (relative excess over its surround; <= 0 when none)."""
+
+    x: float
+    y: float
+    prominence: float
+
+    @property
+    def offset(self) -> float:
+        return float(np.hypot(self.x, self.y))
+
+    def metrics(self) -> dict[str, float]:
+        return {"disc_x": self.x, "disc_y": self.y, "disc_prominence": self.prominence}
+
+
+NOT_FOUND = DiscPosition(0.0, 0.0, 0.0)
+
+
+def find_disc(view: FieldView) -> DiscPosition:
+    """The brightest compact blob of the field in `view`; NOT_FOUND when the field is black."""
+    disc = masked_blur(view.green, view.mask, DISC_SIGMA)
+    surround = masked_blur(view.green, view.mask, SURROUND_SIGMA)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        excess = (disc - surround) / np.maximum(surround, 1.0)
+    search = view.mask & (view.rho < SEARCH_RADIUS) & np.isfinite(excess)
+    if not search.any():
+        return NOT_FOUND
+    scores = np.where(search, excess, -np.inf)
+    y, x = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return DiscPosition(x=float(view.dx[y, x]), y=float(view.dy[y, x]), prominence=float(excess[y, x]))
+
+
+def field_offset(disc: DiscPosition, min_prominence: float = MIN_PROMINENCE) -> float:
+    """The disc's distance from the field's centre in radii; 0 when no disc was found (an
+    unknown position is not reported as off-centre)."""
+    return disc.offset if disc.prominence >= min_prominence else 0.0
+
+
+def field_from_metrics(metrics: Mapping[str, float], min_prominence: float = MIN_PROMINENCE) -> Field:
+    """Which field a QualityReport's metrics show: DISC, MACULA, or UNKNOWN (no clear disc, or a
+    disc where neither protocol field puts it)."""
+    if metrics.get("disc_prominence", 0.0) < min_prominence:
+        return Field.UNKNOWN
+    x, y = metrics.get("disc_x", 0.0), metrics.get("disc_y", 0.0)
+    offset = float(np.hypot(x, y))
+    if offset < DISC_CENTRED:
+        return Field.DISC
+    if offset < MACULA_CENTRED and abs(y) <= MERIDIAN:
+        return Field.MACULA
+    return Field.UNKNOWN
+
+
+def eye_from_metrics(metrics: Mapping[str, float], min_prominence: float = MIN_PROMINENCE) -> Eye | None:
+    """The eye a macula-centred photo looks like, from the disc's side (RIGHT when the disc is on
+    the image's right); None when the field is not macula-centred. A hint for the operator, not a
+    verdict: some cameras and exports flip the image."""
+    if field_from_metrics(metrics, min_prominence) is not Field.MACULA:
+        return None
+    return Eye.RIGHT if metrics.get("disc_x", 0.0) > 0 else Eye.LEFT
