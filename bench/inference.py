@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 rows += pool.apply(bench_model, job)
     return {
         "machine": machine(), "threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
-        "images": {"folder": str(args.images), "count": len(files)},
+        "images": {"folder": str(args.images), "count": len(files), "sizes": decode.notes["sizes"]},
         "memory_measured_in": "this process" if args.in_process else "one spawned process per model",
         "rows": [asdict(r) for r in rows], "ratios": ratios(rows), "missing": missing,
     }
@@ -230,8 +230,9 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"Machine: {m['cpu']} ({m['arch']}), {m['usable_cpus']} usable of {m['logical_cpus']} logical CPUs, "
         f"load average {m['load_average_1m']}; onnxruntime {m['onnxruntime']} CPU, {report['threads']} threads",
-        f"Photos: {report['images']['count']} from {report['images']['folder']}; {report['repeats']} timed calls "
-        f"each after {report['warmup']} warm-up; memory: {report['memory_measured_in']}",
+        f"Photos: {report['images']['count']} from {report['images']['folder']} ({', '.join(report['images']['sizes'])}"
+        f" px); {report['repeats']} timed calls each (models after {report['warmup']} warm-up); memory: "
+        f"{report['memory_measured_in']}",
         "",
         f"{'stage':<18}{'model':<6}{'batch':>6}{'median ms':>11}{'p95 ms':>9}{'ms/image':>10}{'images/s':>10}"
         f"{'peak RSS MiB':>14}{'+model MiB':>12}",

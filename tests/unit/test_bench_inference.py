@@ -105,7 +105,8 @@ def test_summary_and_ratios_arithmetic() -> None:
     assert fp32.median_ms == pytest.approx(400.0) and fp32.per_image_ms == pytest.approx(100.0)
     assert fp32.images_per_s == pytest.approx(12 / 1.6)  # 3 calls of 4 images in 1.6 s
     assert ratios([fp32, int8]) == {"speedup_median_b4": 2.0, "throughput_ratio_b4": 3.2, "model_memory_ratio_b4": 0.5}
-    report = {"machine": {"cpu": "x", "arch": "y", "usable_cpus": 2, "logical_cpus": 2, "load_average_1m": 0.1,
-                          "onnxruntime": "1"}, "threads": 2, "images": {"count": 1, "folder": "f"}, "repeats": 3,
+    cpu = {"cpu": "x", "arch": "y", "usable_cpus": 2, "logical_cpus": 2, "load_average_1m": 0.1, "onnxruntime": "1"}
+    report = {"machine": cpu, "threads": 2, "images": {"count": 1, "folder": "f", "sizes": ["9x9"]}, "repeats": 3,
               "warmup": 0, "memory_measured_in": "m", "rows": [], "ratios": {"speedup_median_b4": 2.0}, "missing": {}}
-    assert "INT8 vs FP32: speedup_median_b4 2.0" in format_report(report)
+    text = format_report(report)
+    assert "INT8 vs FP32: speedup_median_b4 2.0" in text and "(9x9 px)" in text
