@@ -101,7 +101,9 @@ def run(config: Config, args: argparse.Namespace) -> int:
         rows = read_labels(args.data_dir)
         items, no_patient = choose_images(rows, args.split, args.limit)
         if not items:
-            raise DatasetError(f"No photos to evaluate in {args.data_dir} (split {args.split}).",
+            why = (f"; {no_patient} of {len(rows)} rows have no dev-set patient id in their file name"
+                   if args.split == "test" else "")
+            raise DatasetError(f"No photos to evaluate in {args.data_dir} (split {args.split}{why}).",
                                reason_code="dataset_empty")
     except DatasetError as exc:
         print(f"error [{exc.reason_code}]: {exc.message}", file=sys.stderr)

@@ -109,6 +109,15 @@ def test_unusable_folders_exit_2(labels: str | None, tmp_path: Path, capsys: pyt
     assert "error [dataset_" in capsys.readouterr().err
 
 
+def test_split_test_on_a_foreign_folder_says_why_it_is_empty(
+    synthetic_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = write_tiny_manifest(tmp_path / "model")
+    code = main(["evaluate", str(synthetic_folder), "--config", str(_config(tmp_path, manifest)), "--split", "test"])
+    assert code == EXIT_BAD_INPUT
+    assert "9 of 9 rows have no dev-set patient id" in capsys.readouterr().err
+
+
 def test_bad_numbers_exit_2(synthetic_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", str(synthetic_folder), "--limit", "0"]) == EXIT_BAD_INPUT
     assert "--limit" in capsys.readouterr().err
