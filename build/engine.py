@@ -87,9 +87,10 @@ def build_engine(
     Raises:
         RunnerUnavailableError: TensorRT, pycuda or the GPU are missing here.
         ModelIntegrityError: the model file does not match its manifest.
-        OnnxParseError / EngineBuildError: the build failed or the model does not fit the precision.
+        OnnxParseError / EngineBuildError: the build failed, the model does not fit the precision, no
+            parity photo could be read, or the new engine cannot be run (it was deleted).
         EngineParityError: the new engine disagrees with onnxruntime; it was deleted.
-        ModelError: a runner could not run during the parity check.
+        ModelError: onnxruntime could not run the model for the parity check.
     """
     options = options or BuildOptions()
     say = progress or (lambda line: None)

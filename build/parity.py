@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from appliance.config import LimitsConfig
-from appliance.errors import ImageError
+from appliance.errors import ImageError, ModelError
 from appliance.imaging import decode_image
 from appliance.inference.manifest import ModelManifest
 from appliance.inference.onnx_runner import OnnxRunner
@@ -147,10 +147,17 @@ def score_both(
     """(onnxruntime scores, engine scores) of `batch`, each runner loaded only for this.
 
     Raises:
-        ModelError: either runner cannot load or run (an engine that cannot even run fails here).
+        ModelError: onnxruntime cannot load or run the model.
+        EngineBuildError: the new engine cannot be loaded or run.
     """
     with reference_runner(manifest) as reference:
         expected = reference.infer(batch)
-    with engine_runner(manifest, engine, max_batch) as candidate:
-        got = candidate.infer(batch)
+    try:
+        with engine_runner(manifest, engine, max_batch) as candidate:
+            got = candidate.infer(batch)
+    except ModelError as exc:
+        raise EngineBuildError(
+            f"The engine TensorRT just built cannot be run ({exc.message}); it was deleted.",
+            detail=exc.detail,
+        ) from exc
     return expected, got

@@ -55,6 +55,8 @@ class FakeDevice:
     output_name: str = "referable_probability"
     parse_errors: list[str] = field(default_factory=list)
     build_returns_none: bool = False
+    #: The builder returns bytes the runtime cannot deserialize.
+    corrupt_plan: bool = False
     #: Added to the engine's logits: a non-zero offset makes an engine that disagrees with the model.
     engine_offset: float = 0.0
     #: Top-level builder phases reported to a progress monitor (TensorRT >= 10 only).
@@ -252,6 +254,8 @@ def make_tensorrt(dev: FakeDevice, rec: Recorder) -> types.ModuleType:
             quantized = any(layer.type == LayerType.QUANTIZE for layer in network.layers)
             if dev.build_returns_none:
                 return None
+            if dev.corrupt_plan:
+                return HostMemory(b"garbage")
             if network.strongly_typed and config.flags & {BuilderFlag.FP16, BuilderFlag.INT8}:
                 return None  # "precision flags are not allowed in a strongly typed network"
             if quantized and not network.strongly_typed and BuilderFlag.INT8 not in config.flags:

@@ -153,6 +153,16 @@ def test_a_failed_build_leaves_no_engine(
     assert not list((tmp_path / "e").glob("*.engine*"))
 
 
+def test_an_engine_that_cannot_run_is_a_build_error_and_removed(
+    install_fakes: InstallFakes, fp32_model: ModelManifest, photos: Path, tmp_path: Path
+) -> None:
+    install_fakes("10", corrupt_plan=True)
+    with pytest.raises(EngineBuildError, match="just built cannot be run") as info:
+        build_engine(fp32_model, tmp_path / "e", options(photos))
+    assert "deserialized" in info.value.message
+    assert [n for n in files_in(tmp_path / "e") if not n.startswith("timing_")] == []
+
+
 def test_no_photos_fails_before_the_long_build(
     install_fakes: InstallFakes, fp32_model: ModelManifest, tmp_path: Path
 ) -> None:
