@@ -87,6 +87,8 @@ class QualityConfig:
     min_fov_arc_coverage: float = 0.3
     #: Field of view: share of the circumference traced by edge lying on the circle, at least.
     min_fov_rim_on_circle: float = 0.3
+    #: Field of view: median distance of the edge from the circle / the radius, at most (an oval is far off).
+    max_fov_rim_error: float = 0.06
     #: Field of view: mean brightest channel (0..255) of the surround outside the circle, at most.
     max_fov_surround_level: float = 50.0
     # --- not a fundus photo: what the aperture frames ---------------------------------------
@@ -95,7 +97,7 @@ class QualityConfig:
     #: Share of the field whose red channel is not the largest, at most.
     max_cool_fraction: float = 0.9
     #: The lesser of the bright-colourless share and the black-centre share (sclera and pupil), at most.
-    max_anterior_eye: float = 0.1
+    max_anterior_eye: float = 0.08
     # --- exposure -----------------------------------------------------------------------------
     #: Exposure: mean of the green channel inside the field, 0..255: under it is too dark...
     too_dark_mean: float = 35.0
@@ -105,38 +107,44 @@ class QualityConfig:
     #: Green, not any channel: the red channel of a well-exposed light fundus often clips.
     max_saturated_fraction: float = 0.05
     #: Exposure: share of pixels inside the field whose green channel is black (<= 10), at most.
-    max_black_fraction: float = 1.0
+    max_black_fraction: float = 1000.0
     # --- illumination ---------------------------------------------------------------------------
     #: Share of the field whose background is under 0.6 of its median, at most.
-    max_illum_dark_fraction: float = 1.0
+    max_illum_dark_fraction: float = 0.104391
     #: Share of the field whose background is over 1.5 times its median, at most.
-    max_illum_bright_fraction: float = 1.0
+    max_illum_bright_fraction: float = 1000.0
     #: Darkest / brightest quadrant of the background, at least.
     min_illum_quadrant_ratio: float = 0.0
     #: Background at the centre / its median, at least.
     min_illum_centre_ratio: float = 0.0
     #: Darkest rim sector / the median background, at least (eyelid, lashes).
-    min_illum_rim: float = 0.0
+    min_illum_rim: float = 0.424134
     #: Brightest rim sector / the median background, at most (a crescent).
     max_illum_rim: float = 1000.0
     # --- haze -----------------------------------------------------------------------------------
     #: Share of the field whose red channel is not the largest (a blue-grey veil), at most.
-    max_haze_cool_fraction: float = 1000.0
+    max_haze_cool_fraction: float = 0.242752
     #: Share of the field that is bright and colourless (a white veil), at most.
-    max_haze_neutral_fraction: float = 1000.0
+    max_haze_neutral_fraction: float = 0.240375
     # --- focus ------------------------------------------------------------------------------------
     #: Focus: variance of the Laplacian of Gaussian (sigma 1 px) of the green channel, with the field
     #: resized to 256 px across, inside the eroded field; at least.
-    min_focus: float = 1.8
+    min_focus: float = 0.907172
     #: Share of the field covered by visible vessels, at least.
     min_vessel_visibility: float = 0.0
     #: Share of the central field covered by visible vessels, at least.
     min_vessel_visibility_centre: float = 0.0
     # --- field position -------------------------------------------------------------------------
     #: The optic disc's distance from the field's centre in radii, at most.
-    max_field_offset: float = 1000.0
+    max_field_offset: float = 0.89
     #: Relative brightness of a blob over its surround for it to count as the optic disc.
-    min_disc_prominence: float = 0.12
+    min_disc_prominence: float = 0.2
+    # --- combined score (appliance/quality/score.py) ------------------------------------------------
+    #: The combined score's probability that graders would reject the photo, at most.
+    max_reject_probability: float = 1000.0
+    #: The combined score's logistic model: metric -> [centre, scale, weight], "intercept" -> [bias];
+    #: empty for none. Set by a profile's [quality.score_model] table, not by the environment.
+    score_model: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -228,6 +236,12 @@ def quality_profile(profile: str) -> QualityConfig:
         raise ConfigError(f"Quality profile {path} needs a [quality] table of thresholds (without 'profile')")
     thresholds = QualityConfig(profile=profile)
     _apply_mapping(thresholds, table, where=str(path))
+    from appliance.quality.score import check_model  # here: appliance.quality imports this module
+
+    try:
+        check_model(thresholds.score_model)
+    except ValueError as exc:
+        raise ConfigError(f"Quality profile {path}: {exc}") from exc
     return thresholds
 
 
@@ -287,6 +301,8 @@ def _coerce(value: Any, kind: type, where: str) -> Any:
             raise ValueError(value)
         if kind in (int, float, str):
             return kind(value)
+        if kind is dict and not isinstance(value, Mapping):
+            raise ValueError(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Configuration value for {where} must be {kind.__name__}: {value!r}") from exc
     return value

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appliance.config import Config, QualityConfig, quality_profile
+from appliance.config import Config, quality_profile
 from appliance.evaluation.dataset import read_labels
 from appliance.evaluation.quality import (
     SPLITS,
@@ -24,7 +24,7 @@ from appliance.evaluation.quality import (
     select,
     summarise,
 )
-from appliance.quality.calibration import MIN_GAIN, USABLE_WEIGHT, Sample, fit_thresholds, loosen_not_fundus
+from appliance.quality.calibration import MIN_GAIN, USABLE_WEIGHT, Sample, calibrate
 from appliance.quality.profile_format import profile_toml
 
 EXIT_TARGET_MISSED = 1
@@ -42,20 +42,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
                                "gate-passed vs gate-rejected images")
     evaluate.set_defaults(handler=run_eval)
 
-    calibrate = commands.add_parser(
+    fit = commands.add_parser(
         "quality-calibrate", parents=[common],
         help="fit the quality gate's thresholds to a labelled folder and write a camera profile")
-    _selection_arguments(calibrate, default_split="tune")
-    calibrate.add_argument("--out", type=Path, required=True, metavar="PROFILE.toml", help="profile file to write")
-    calibrate.add_argument("--profile", help="profile to start from (default: the config's [quality] thresholds)")
-    calibrate.add_argument("--name", help="the profile's name (default: the output file's stem)")
-    calibrate.add_argument("--target-false-reject", type=float, default=0.05, metavar="SHARE",
+    _selection_arguments(fit, default_split="tune")
+    fit.add_argument("--out", type=Path, required=True, metavar="PROFILE.toml", help="profile file to write")
+    fit.add_argument("--profile", help="profile to start from (default: the config's [quality] thresholds)")
+    fit.add_argument("--name", help="the profile's name (default: the output file's stem)")
+    fit.add_argument("--target-false-reject", type=float, default=0.05, metavar="SHARE",
                            help="largest share of gradable photos the fitted gate may reject (default 0.05)")
-    calibrate.add_argument("--usable-weight", type=float, default=USABLE_WEIGHT, metavar="W",
+    fit.add_argument("--usable-weight", type=float, default=USABLE_WEIGHT, metavar="W",
                            help=f"weight of a usable photo against a good one (default {USABLE_WEIGHT})")
-    calibrate.add_argument("--min-gain", type=float, default=MIN_GAIN, metavar="SHARE",
+    fit.add_argument("--min-gain", type=float, default=MIN_GAIN, metavar="SHARE",
                            help=f"least share of reject photos a threshold step must catch (default {MIN_GAIN})")
-    calibrate.set_defaults(handler=run_calibrate)
+    fit.add_argument("--no-score", action="store_true",
+                           help="fit single-metric thresholds only, no combined score")
+    fit.set_defaults(handler=run_calibrate)
 
 
 def _selection_arguments(parser: argparse.ArgumentParser, default_split: str = "all") -> None:
@@ -104,9 +106,8 @@ def run_calibrate(config: Config, args: argparse.Namespace) -> int:
     images = select(read_labels(args.data_dir), sources=args.sources, split=args.split)
     measured, undecodable = measure_images(images, base, config.limits, progress=not args.no_progress)
     samples = [Sample(metrics, image.quality) for image, metrics in measured if image.quality]
-    loosened = loosen_not_fundus(samples, base)
-    fit = fit_thresholds(samples, loosened, args.target_false_reject,
-                         usable_weight=args.usable_weight, min_gain=args.min_gain)
+    fit = calibrate(samples, base, args.target_false_reject, usable_weight=args.usable_weight,
+                    min_gain=args.min_gain, score=not args.no_score)
     name = args.name or args.out.stem
     thresholds = dataclasses.replace(fit.thresholds, profile=name)
     non_fundus = non_fundus_check(thresholds)
@@ -123,6 +124,7 @@ def run_calibrate(config: Config, args: argparse.Namespace) -> int:
         "good_rejected": f"{fit.good_rejected}/{fit.good}",
         "reject_caught": f"{fit.reject_caught}/{fit.reject}",
         "non_fundus_rejected": f"{caught}/{len(non_fundus)}",
+        "combined_score": "no" if args.no_score else "yes",
         "rules_in_fit_order": " ".join(fit.order),
     }
     args.out.write_text(profile_toml(thresholds, about))
@@ -132,18 +134,13 @@ def run_calibrate(config: Config, args: argparse.Namespace) -> int:
           "(on the photos it was fitted to: evaluate on held-out photos with quality-eval)")
     for key in fit.order:
         print(f"  {key} = {getattr(thresholds, key):.6g}")
-    for key, value in _changed(base, loosened).items():
-        print(f"  loosened for this camera's gradable photos: {key} = {value:.6g}")
+    for key in fit.loosened:
+        print(f"  loosened for this camera's gradable photos: {key} = {getattr(thresholds, key):.6g}")
     print(f"  negative controls rejected as not_fundus: {caught}/{len(non_fundus)}")
     missed = sorted({r["name"] for r in non_fundus if not r["not_fundus"]})
     if missed:
         print(f"  WARNING: not rejected as not_fundus: {', '.join(missed)}")
     return 0
-
-
-def _changed(before: QualityConfig, after: QualityConfig) -> dict[str, float]:
-    return {f.name: getattr(after, f.name) for f in dataclasses.fields(before)
-            if getattr(before, f.name) != getattr(after, f.name)}
 
 
 def _text(report: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from appliance.config import QualityConfig
 from appliance.quality.rules import NOT_FUNDUS_RULES, QUALITY_RULES, Rule
+from appliance.quality.score import fit_model, reject_probability
 
 #: Threshold values that switch a rule off (every metric of a fitted rule is >= 0 and < 1000).
 OFF: dict[str, float] = {"min": 0.0, "max": 1000.0}
@@ -31,8 +32,10 @@ GOOD_PENALTY = 0.5
 USABLE_WEIGHT = 0.5
 #: Least share of the reject photos a step must catch.
 MIN_GAIN = 0.02
-#: Spare room (a share of the extreme value) left when loosening a not-fundus threshold.
+#: Spare room (a share of the value) left when loosening a not-fundus threshold...
 NOT_FUNDUS_MARGIN = 0.1
+#: ...and the share of gradable photos allowed to fail it (odd photos must not switch it off).
+NOT_FUNDUS_SPARE = 0.005
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,32 @@ class Fit:
     reject_caught: int
     #: The fitted rules' keys, in the order the greedy fit first tightened them.
     order: tuple[str, ...]
+    #: Not-fundus threshold keys loosened for the camera's gradable photos.
+    loosened: tuple[str, ...] = ()
+
+
+def calibrate(samples: Sequence[Sample], base: QualityConfig, target_false_reject: float, *,
+              usable_weight: float = USABLE_WEIGHT, min_gain: float = MIN_GAIN, score: bool = True) -> Fit:
+    """The whole calibration: loosen the not-fundus rules where this camera's gradable photos need
+    it, fit the combined score's model (when `score`), then fit every quality threshold (the
+    score's among them) with `fit_thresholds`.
+
+    Raises:
+        ValueError: no good or no reject photo, or a target outside 0..1.
+    """
+    thresholds = loosen_not_fundus(samples, base)
+    loosened = tuple(key for key in _keys(NOT_FUNDUS_RULES) if getattr(thresholds, key) != getattr(base, key))
+    thresholds = _with(thresholds, {})
+    thresholds.score_model = {}
+    if score:
+        labelled = [s for s in samples if s.quality in ("good", "usable", "reject") and "focus" in s.metrics]
+        thresholds.score_model = fit_model(
+            [s.metrics for s in labelled], [s.quality == "reject" for s in labelled],
+            [usable_weight if s.quality == "usable" else 1.0 for s in labelled])
+        samples = [Sample({**s.metrics, "reject_probability": reject_probability(s.metrics, thresholds.score_model)}
+                          if "focus" in s.metrics else s.metrics, s.quality) for s in samples]
+    fit = fit_thresholds(samples, thresholds, target_false_reject, usable_weight=usable_weight, min_gain=min_gain)
+    return dataclasses.replace(fit, loosened=loosened)
 
 
 def fit_thresholds(samples: Sequence[Sample], base: QualityConfig, target_false_reject: float,
@@ -115,27 +144,33 @@ def fit_thresholds(samples: Sequence[Sample], base: QualityConfig, target_false_
 
 
 def loosen_not_fundus(samples: Sequence[Sample], base: QualityConfig, margin: float = NOT_FUNDUS_MARGIN,
-                      rules: Sequence[Rule] = NOT_FUNDUS_RULES) -> QualityConfig:
-    """Loosen the not-fundus thresholds of `base` just enough that no gradable (good or usable)
-    photo among `samples` fails them, with `margin` (a share of the extreme value) to spare.
+                      rules: Sequence[Rule] = NOT_FUNDUS_RULES, spare: float = NOT_FUNDUS_SPARE) -> QualityConfig:
+    """Loosen the not-fundus thresholds of `base` just enough that all but `spare` (a share) of the
+    gradable (good or usable) photos among `samples` whose field of view was found pass them, with
+    `margin` (a share of the value) to spare.
 
     Graders' labels cannot tighten these rules (they say nothing about faces or documents), but
     they show what a camera's real photos need: a rendering with a ragged rim needs a looser
-    circle test. Thresholds the photos do not touch stay as they are; check the result against
-    the negative controls of appliance.quality.non_fundus.
+    circle test. `spare` keeps a handful of odd photos from switching a check off. Thresholds the
+    photos do not touch stay as they are; check the result against the negative controls of
+    appliance.quality.non_fundus.
     """
     changes: dict[str, float] = {}
-    gradable = [s.metrics for s in samples if s.quality in ("good", "usable")]
+    gradable = [s.metrics for s in samples if s.quality in ("good", "usable") and s.metrics.get("fov_found", 0) >= 0.5]
     for rule in rules:
         values = np.array([m[rule.metric] for m in gradable if rule.metric in m], dtype=np.float64)
         values = values[np.isfinite(values)]
         if values.size == 0:
             continue
         threshold = float(changes.get(rule.key, rule.threshold(base)))
-        if rule.bound == "min" and values.min() < threshold:
-            changes[rule.key] = float(values.min()) * (1 - margin)
-        elif rule.bound == "max" and values.max() > threshold:
-            changes[rule.key] = float(values.max()) * (1 + margin)
+        if rule.bound == "min":
+            needed = float(np.quantile(values, spare, method="lower")) * (1 - margin)
+            if needed < threshold:
+                changes[rule.key] = needed
+        else:
+            needed = float(np.quantile(values, 1 - spare, method="higher")) * (1 + margin)
+            if needed > threshold:
+                changes[rule.key] = needed
     return _with(base, changes)
 
 
@@ -173,9 +208,13 @@ def _best_step(rule: Rule, values: npt.NDArray[np.float64], caught: npt.NDArray[
     return float(score[i]), threshold, fires
 
 
+def _keys(rules: Sequence[Rule]) -> list[str]:
+    return list(dict.fromkeys(rule.key for rule in rules))
+
+
 def _with(thresholds: QualityConfig, changes: Mapping[str, float]) -> QualityConfig:
     """A copy of `thresholds` with some values changed."""
-    changed = dataclasses.replace(thresholds)
+    changed = dataclasses.replace(thresholds, score_model=dict(thresholds.score_model))
     for key, value in changes.items():
         setattr(changed, key, value)
     return changed

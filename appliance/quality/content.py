@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from appliance.quality.field_view import WORK_SIZE, FieldView
+from appliance.quality.pixels import percentile_u8
 
 UInt8Image = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.bool_]
@@ -81,18 +82,17 @@ def measure_content(image: UInt8Image, field: Mask, view: FieldView) -> Content:
     if green.shape != field.shape:
         field = cv2.resize(field.astype(np.uint8), (green.shape[1], green.shape[0]),
                            interpolation=cv2.INTER_NEAREST).astype(bool)
-    level = max(float(np.median(green[field])), 1.0)
-    laplacian = np.abs(cv2.Laplacian(green.astype(np.float32), cv2.CV_32F))
-    rgb = view.rgb[inside].astype(np.int16)
-    red, brightest, darkest = rgb[:, 0], rgb.max(axis=1), rgb.min(axis=1)
-    saturation = (brightest - darkest) / np.maximum(brightest, 1)
-    bright = brightest > NEUTRAL_BRIGHTNESS * float(np.percentile(brightest, 95))
-    centre = view.region(CENTRE)
-    centre_brightest = view.rgb[centre].max(axis=1)
-    black = centre_brightest < PUPIL_SHARE * float(np.median(brightest))
+    level = max(percentile_u8(green[field], 50), 1.0)
+    laplacian = np.asarray(cv2.convertScaleAbs(cv2.Laplacian(green, cv2.CV_16S)), np.uint8)  # |.|, saturated
+    red = view.rgb[:, :, 0][inside]
+    brightest = view.brightest[inside]
+    darkest = view.darkest[inside].astype(np.int16)
+    colourless = (brightest.astype(np.int16) - darkest) < NEUTRAL_SATURATION * brightest
+    bright = brightest > NEUTRAL_BRIGHTNESS * percentile_u8(brightest, 95)
+    black = view.brightest[view.region(CENTRE)] < PUPIL_SHARE * percentile_u8(brightest, 50)
     return Content(
-        pixel_noise=float(np.median(laplacian[field])) / level,
+        pixel_noise=percentile_u8(laplacian[field], 50) / level,
         cool_fraction=float(np.mean(red < brightest)),
-        neutral_fraction=float(np.mean((saturation < NEUTRAL_SATURATION) & bright)),
+        neutral_fraction=float(np.mean(colourless & bright)),
         pupil_fraction=float(np.mean(black)) if black.size else 0.0,
     )

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from appliance.quality.field_of_view import FieldOfView
+from appliance.quality.pixels import channel_max, channel_min
 
 UInt8Image = npt.NDArray[np.uint8]
 FloatImage = npt.NDArray[np.float32]
@@ -37,6 +38,9 @@ class FieldView:
     """
 
     rgb: UInt8Image
+    #: The largest and smallest channel of each pixel.
+    brightest: npt.NDArray[np.uint8]
+    darkest: npt.NDArray[np.uint8]
     green: FloatImage
     mask: Mask
     rho: FloatImage
@@ -68,6 +72,8 @@ def field_view(image: UInt8Image, fov: FieldOfView) -> FieldView:
     dx, dy = dx * np.float32(scale) / r, dy * np.float32(scale) / r
     return FieldView(
         rgb=rgb,
+        brightest=channel_max(rgb),
+        darkest=channel_min(rgb),
         green=rgb[:, :, 1].astype(np.float32),
         mask=mask,
         rho=np.hypot(dx, dy).astype(np.float32),

@@ -25,7 +25,8 @@ from appliance.quality.field_view import WORK_SIZE, FieldView, field_view
 from appliance.quality.focus import measure_focus
 from appliance.quality.guidance import quality_report
 from appliance.quality.illumination import measure_illumination
-from appliance.quality.rules import NOT_FUNDUS_RULES, QUALITY_RULES, failed_rules
+from appliance.quality.rules import ATTRIBUTED, NOT_FUNDUS_RULES, QUALITY_RULES, failed_rules
+from appliance.quality.score import main_reason, reject_probability
 
 UInt8Image = npt.NDArray[np.uint8]
 
@@ -67,6 +68,8 @@ def measure(image: UInt8Image, thresholds: QualityConfig, *, stop_if_not_fundus:
     if stop_if_not_fundus and failed_rules(metrics, thresholds, NOT_FUNDUS_RULES):
         return metrics
     metrics.update(_quality_metrics(work, fov, view, thresholds))
+    if thresholds.score_model:  # over every metric above, the content cues among them
+        metrics["reject_probability"] = reject_probability(metrics, thresholds.score_model)
     return metrics
 
 
@@ -74,7 +77,9 @@ def judge(metrics: dict[str, float], thresholds: QualityConfig) -> QualityReport
     """The verdict on measured metrics: `not_fundus` alone, or the failed quality reasons."""
     if metrics.get("fov_found", 0.0) < 0.5 or failed_rules(metrics, thresholds, NOT_FUNDUS_RULES):
         return quality_report(["not_fundus"], metrics)
-    return quality_report([rule.reason for rule in failed_rules(metrics, thresholds, QUALITY_RULES)], metrics)
+    reasons = [main_reason(metrics, thresholds.score_model) if rule.reason == ATTRIBUTED else rule.reason
+               for rule in failed_rules(metrics, thresholds, QUALITY_RULES)]
+    return quality_report(reasons, metrics)
 
 
 def _quality_metrics(work: UInt8Image, fov: FieldOfView, view: FieldView,
@@ -89,8 +94,18 @@ def _quality_metrics(work: UInt8Image, fov: FieldOfView, view: FieldView,
 
 
 def _shrink(image: UInt8Image) -> UInt8Image:
-    longer = max(image.shape[:2])
-    if longer <= WORK_SIZE:
+    """A copy at most WORK_SIZE px on its longer side, area-averaged. A camera's full-size photo
+    is first averaged by a whole factor (OpenCV's fast path; a fractional factor over 6 megapixels
+    costs more than every check), losing under that factor's pixels at the right and bottom."""
+    h, w = image.shape[:2]
+    if max(h, w) <= WORK_SIZE:
         return np.ascontiguousarray(image)
-    scale = WORK_SIZE / longer
-    return np.asarray(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    factor = max(h, w) // WORK_SIZE
+    if factor > 1:
+        h, w = h // factor, w // factor
+        image = np.asarray(cv2.resize(image[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA),
+                           dtype=np.uint8)
+    if max(h, w) <= WORK_SIZE:
+        return image
+    size = (max(1, round(w * WORK_SIZE / max(h, w))), max(1, round(h * WORK_SIZE / max(h, w))))
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)

@@ -86,13 +86,8 @@ def measure_illumination(view: FieldView) -> Illumination:
         return UNMEASURABLE
     relative = background / level
     angle = np.arctan2(dy, dx)
-    quadrants = [_mean(relative, inside & (np.abs(_wrap(angle - a)) <= np.pi / 4))
-                 for a in (0.0, np.pi / 2, np.pi, -np.pi / 2)]
-    rim = inside & (rho >= RIM[0])
-    sectors = [_mean(relative, rim & (np.abs(_wrap(angle - a)) <= np.pi / RIM_SECTORS))
-               for a in np.linspace(-np.pi, np.pi, RIM_SECTORS, endpoint=False)]
-    sectors = [s for s in sectors if np.isfinite(s)] or [0.0]
-    quadrant_values = [q for q in quadrants if np.isfinite(q)] or [0.0]
+    quadrant_values = _sector_means(relative, angle, inside, 4)
+    sectors = _sector_means(relative, angle, inside & (rho >= RIM[0]), RIM_SECTORS)
     centre = _mean(relative, inside & (rho < CENTRE))
     return Illumination(
         dark_fraction=float(np.mean(relative[inside] < DARK_SHARE)),
@@ -108,6 +103,13 @@ def _mean(values: FloatImage, where: Mask) -> float:
     return float(values[where].mean()) if np.count_nonzero(where) >= 3 else float("nan")
 
 
-def _wrap(angle: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
-    wrapped: npt.NDArray[np.floating] = (angle + np.pi) % (2 * np.pi) - np.pi
-    return wrapped
+def _sector_means(values: FloatImage, angle: FloatImage, where: Mask, sectors: int) -> list[float]:
+    """Mean of `values` in each of `sectors` equal angular sectors (the first centred on the
+    image's right, then counter-clockwise in image coordinates), over `where`; sectors with fewer
+    than 3 pixels are left out, and [0.0] is returned when all are."""
+    width = 2 * np.pi / sectors
+    index = (((angle[where] + width / 2) % (2 * np.pi)) // width).astype(np.int64) % sectors
+    counts = np.bincount(index, minlength=sectors)
+    sums = np.bincount(index, weights=values[where], minlength=sectors)
+    means = [float(t / n) for t, n in zip(sums, counts, strict=True) if n >= 3]
+    return means or [0.0]

@@ -30,12 +30,19 @@ def profile_toml(thresholds: QualityConfig, about: Mapping[str, str | int | floa
     lines += [f"{key} = {_value(value)}" for key, value in about.items()]
     lines += ["", "[quality]"]
     for field in dataclasses.fields(thresholds):
-        if field.name in SITE_SETTINGS:
-            continue
         value = getattr(thresholds, field.name)
+        if field.name in SITE_SETTINGS or isinstance(value, dict):
+            continue
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"threshold {field.name} is not finite: {value}")
         lines.append(f"{field.name} = {_value(value)}")
+    if thresholds.score_model:
+        lines += ["", "[quality.score_model]",
+                  "# metric = [centre, scale, weight] of the logistic model; intercept = [bias]"]
+        for name, values in thresholds.score_model.items():
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"score_model {name} is not finite: {values}")
+            lines.append(f"{name} = [{', '.join(f'{v:.9g}' for v in values)}]")
     return "\n".join(lines) + "\n"
 
 

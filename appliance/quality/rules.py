@@ -15,6 +15,10 @@ from typing import Literal
 
 from appliance.config import QualityConfig
 
+#: The reason of a rule whose reason depends on the photo: the combined score's, named by
+#: appliance.quality.score.main_reason.
+ATTRIBUTED = "*"
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -45,6 +49,7 @@ NOT_FUNDUS_RULES: tuple[Rule, ...] = (
     Rule("not_fundus", "fov_spill", "max_fov_spill", "max", fitted=False),
     Rule("not_fundus", "fov_arc_coverage", "min_fov_arc_coverage", "min", fitted=False),
     Rule("not_fundus", "fov_rim_on_circle", "min_fov_rim_on_circle", "min", fitted=False),
+    Rule("not_fundus", "fov_rim_error", "max_fov_rim_error", "max", fitted=False),
     Rule("not_fundus", "fov_surround_level", "max_fov_surround_level", "max", fitted=False),
     Rule("not_fundus", "pixel_noise", "max_pixel_noise", "max", fitted=False),
     Rule("not_fundus", "cool_fraction", "max_cool_fraction", "max", fitted=False),
@@ -69,6 +74,7 @@ QUALITY_RULES: tuple[Rule, ...] = (
     Rule("blurred", "focus", "min_focus", "min"),
     Rule("blurred", "vessel_visibility", "min_vessel_visibility", "min"),
     Rule("blurred", "vessel_visibility_centre", "min_vessel_visibility_centre", "min"),
+    Rule(ATTRIBUTED, "reject_probability", "max_reject_probability", "max"),
 )
 
 RULES: tuple[Rule, ...] = NOT_FUNDUS_RULES + QUALITY_RULES
