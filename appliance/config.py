@@ -125,7 +125,7 @@ class QualityConfig:
     #: Share of the field whose red channel is not the largest (a blue-grey veil), at most.
     max_haze_cool_fraction: float = 0.242752
     #: Share of the field that is bright and colourless (a white veil), at most.
-    max_haze_neutral_fraction: float = 0.240375
+    max_haze_neutral_fraction: float = 0.395101
     # --- focus ------------------------------------------------------------------------------------
     #: Focus: variance of the Laplacian of Gaussian (sigma 1 px) of the green channel, with the field
     #: resized to 256 px across, inside the eroded field; at least.
@@ -136,7 +136,7 @@ class QualityConfig:
     min_vessel_visibility_centre: float = 0.0
     # --- field position -------------------------------------------------------------------------
     #: The optic disc's distance from the field's centre in radii, at most.
-    max_field_offset: float = 0.89
+    max_field_offset: float = 0.872745
     #: Relative brightness of a blob over its surround for it to count as the optic disc.
     min_disc_prominence: float = 0.2
     # --- combined score (appliance/quality/score.py) ------------------------------------------------

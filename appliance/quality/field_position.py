@@ -24,7 +24,7 @@ from appliance.quality.field_view import FieldView, masked_blur
 #: The band-pass is computed at 1/SCALE_DOWN of the view's scale.
 SCALE_DOWN = 4
 #: Gaussians (px at the view's scale, the field 256 px across) of the band-pass.
-DISC_SIGMA = 6.0
+DISC_SIGMA = 8.0
 SURROUND_SIGMA = 30.0
 #: The disc is searched for within this distance of the centre (radii): a bright crescent on
 #: the rim is not a disc.

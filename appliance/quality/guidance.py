@@ -9,17 +9,17 @@ from dataclasses import dataclass
 from appliance.domain import QualityReport
 
 #: One retake sentence per reason code, in the clinic's words. The order of this mapping is the
-#: order in which reasons are reported, what to fix first coming first: aim at the retina, then
-#: clear the lids, then align with the pupil, then exposure, then focus (refocusing an image that
-#: is dark or shaded cannot help).
+#: order in which reasons are reported, what to fix first coming first: aim at the retina, clear
+#: the lids, then exposure (a small pupil or a strong flash also shades and veils the view), then
+#: alignment with the pupil, then focus (refocusing an image that is dark or shaded cannot help).
 REASON_MESSAGES: dict[str, str] = {
     "not_fundus": "Not a fundus photo: centre the camera on the pupil and retake.",
     "field_not_centred": "Field not centred: ask the patient to look at the fixation light and retake.",
     "eyelid_artefact": "Eyelid or lashes in the way: ask the patient to open wide and retake.",
-    "uneven_illumination": "Uneven lighting (shadow or crescent): re-align the camera with the pupil.",
-    "hazy": "Hazy view (flare): adjust the camera's distance from the eye and retake.",
     "too_dark": "Too dark: the pupil may be small — consider dilation or dim the room.",
     "overexposed": "Overexposed: lower the flash or check the camera settings.",
+    "uneven_illumination": "Uneven lighting (shadow or crescent): re-align the camera with the pupil.",
+    "hazy": "Hazy view (flare): adjust the camera's distance from the eye and retake.",
     "blurred": "Image is blurred: ask the patient to keep still and refocus.",
 }
 

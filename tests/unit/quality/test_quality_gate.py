@@ -14,8 +14,8 @@ THRESHOLDS = QualityConfig()
 
 
 def test_every_reason_has_one_short_sentence() -> None:
-    assert list(REASON_MESSAGES) == ["not_fundus", "field_not_centred", "eyelid_artefact", "uneven_illumination",
-                                     "hazy", "too_dark", "overexposed", "blurred"]
+    assert list(REASON_MESSAGES) == ["not_fundus", "field_not_centred", "eyelid_artefact", "too_dark", "overexposed",
+                                     "uneven_illumination", "hazy", "blurred"]
     for code, sentence in REASON_MESSAGES.items():
         assert sentence.endswith(".") and ":" in sentence, code
         assert len(sentence) < 90, code
