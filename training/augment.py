@@ -1,0 +1,62 @@
+"""Batch augmentation and normalisation in torch, on the cached uint8 fundus squares.
+
+`to_input` is the exact tensor maths of `appliance.inference.preprocess.to_tensor` (scale to 0..1,
+subtract mean, divide by std, NCHW), so evaluation here matches inference on the device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from appliance.inference.preprocess import FOV_LEVEL, InputSpec
+
+
+def to_input(batch: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    """uint8 [N, S, S, 3] RGB -> normalised float32 [N, 3, S, S]."""
+    x = batch.permute(0, 3, 1, 2).float() / 255.0
+    return _normalise(x, spec)
+
+
+def _normalise(x: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _uniform(n: int, low: float, high: float, gen: torch.Generator) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, generator=gen)
+
+
+def augment(batch: torch.Tensor, spec: InputSpec, gen: torch.Generator) -> torch.Tensor:
+    """Random flips, any rotation, scale 0.9..1.1, brightness/contrast/gamma jitter; then normalise.
+
+    Args:
+        batch: uint8 [N, S, S, 3] RGB squares from the cache.
+        gen: the only randomness used, so a seeded generator reproduces an epoch exactly.
+    Returns:
+        float32 [N, 3, S, S], normalised like `to_input`.
+    """
+    n = batch.shape[0]
+    x = batch.permute(0, 3, 1, 2).float() / 255.0
+    # Rotation, scale and flips in one resampling: a fundus has no canonical orientation, and
+    # EyePACS holds mirrored (left/right) and some inverted photos.
+    angle = _uniform(n, -math.pi, math.pi, gen)
+    scale = 1.0 / _uniform(n, 0.9, 1.1, gen)
+    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, torch.zeros(n)], 1),
+                         torch.stack([sin * flip, cos, torch.zeros(n)], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # Photometric jitter inside the field only; the black surround stays black as on the device.
+    field = (x.amax(1, keepdim=True) > FOV_LEVEL / 255.0).float()
+    mean = (x * field).sum((1, 2, 3), keepdim=True) / (3 * field.sum((1, 2, 3), keepdim=True) + 1e-6)
+    contrast = _uniform(n, 0.8, 1.2, gen).view(n, 1, 1, 1)
+    brightness = _uniform(n, 0.8, 1.2, gen).view(n, 1, 1, 1)
+    gamma = torch.exp(_uniform(n, -0.2, 0.2, gen)).view(n, 1, 1, 1)
+    x = ((x - mean) * contrast + mean) * brightness
+    x = x.clamp(0.0, 1.0).pow(gamma) * field
+    return _normalise(x, spec)

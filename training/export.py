@@ -1,0 +1,188 @@
+"""Export a run's best checkpoint to ONNX, check it against torch, choose the threshold, write the manifest.
+
+    python -m training.export --run training/runs/ref192
+
+The operating threshold is chosen on the VALIDATION split only (sensitivity >= 0.87, then the
+highest specificity), from the exported ONNX's own outputs; the test split is only reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+import torch
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from appliance.inference.preprocess import InputSpec, to_tensor
+from training.card import write_card
+from training.data import SplitData, load_split
+from training.metrics import Operating, at_threshold, choose_threshold, roc_auc
+from training.nets import ProbabilityHead, referable_net
+from training.train import scores, split_examples
+
+INPUT, OUTPUT, OPSET = "image", "referable_probability", 17
+MIN_SENSITIVITY = 0.87
+REPO = Path(__file__).resolve().parents[1]
+
+
+def export_onnx(net: torch.nn.Module, size: int, path: Path) -> None:
+    """Write `sigmoid(net)` as ONNX: input `image` float32 [N,3,size,size], output [N,1], opset 17."""
+    model = ProbabilityHead(net).eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # The torch.export-based exporter needs onnxscript, which is not installed; the TorchScript
+        # exporter (deprecated, still supported) handles this plain CNN exactly.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model, (torch.zeros(1, 3, size, size),), str(path), dynamo=False, opset_version=OPSET,
+            input_names=[INPUT], output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+        )
+
+
+def onnx_predict(path: Path, x: npt.NDArray[np.float32], batch: int = 64) -> npt.NDArray[np.float32]:
+    """Run the ONNX on a normalised batch [N,3,S,S] with onnxruntime (CPU); returns [N,1]."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outs = [session.run([OUTPUT], {INPUT: x[s:s + batch]})[0] for s in range(0, len(x), batch)]
+    return np.concatenate(outs).astype(np.float32)
+
+
+def max_difference(net: torch.nn.Module, path: Path, x: npt.NDArray[np.float32]) -> float:
+    """Largest |onnxruntime - torch| probability on `x`."""
+    with torch.no_grad():
+        expected = ProbabilityHead(net).eval()(torch.from_numpy(x)).numpy()
+    return float(np.abs(onnx_predict(path, x) - expected).max())
+
+
+def normalised(data: SplitData, spec: InputSpec) -> npt.NDArray[np.float32]:
+    """The cached squares through the device's own `preprocess.to_tensor`, stacked to [N, 3, S, S]."""
+    return np.stack([to_tensor(square, spec) for square in data.images]).astype(np.float32)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _q(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a valid TOML basic string for this text
+
+
+def manifest_text(name: str, version: str, onnx_file: str, digest: str, spec: InputSpec,
+                  threshold: float, data: str, val_auc: float, test_auc: float, command: str) -> str:
+    """The manifest TOML, in exactly the schema the appliance's inference helper reads."""
+    floats = ", ".join
+    return f"""name = {_q(name)}
+version = {_q(version)}
+file = {_q(onnx_file)}
+sha256 = {_q(digest)}
+format = "onnx"
+
+[input]
+name = {_q(INPUT)}
+size = {spec.size}
+layout = "NCHW"
+colour = "RGB"
+mean = [{floats(str(v) for v in spec.mean)}]
+std = [{floats(str(v) for v in spec.std)}]
+local_contrast = {str(spec.local_contrast).lower()}
+
+[output]
+name = {_q(OUTPUT)}
+meaning = "probability of referable diabetic retinopathy (ICDR grade >= 2) for one image, 0..1"
+
+[threshold]
+operating = {threshold}
+chosen_on = "validation split: sensitivity >= {MIN_SENSITIVITY}, then highest specificity"
+
+[training]
+data = {_q(data)}
+split = "patient-level, hash of patient id, 70/15/15"
+validation_auc = {val_auc:.3f}
+test_auc = {test_auc:.3f}
+command = {_q(command)}
+clinically_validated = false
+"""
+
+
+def describe_data(counts: dict[str, Any]) -> str:
+    parts = [f"{n}: {c['images']} images ({c['positive']} referable / {c['negative']} not; "
+             f"{c['natural']} natural-colour, {c['enhanced']} enhanced; {c['patients']} patients)"
+             for n, c in counts.items()]
+    rejects = ", ".join(f"{n} {c['eyeq_reject_excluded']}" for n, c in counts.items())
+    return ("EyePACS / Kaggle DR 2015 images of the fundus dev set (natural-colour and pre-enhanced "
+            f"subsets); {'; '.join(parts)}. EyeQ 'reject' images excluded: {rejects}.")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n")[0])
+    p.add_argument("--run", type=Path, required=True, help="training/runs/<name> with best.pt, report.json")
+    p.add_argument("--out", type=Path, default=REPO / "models", help="folder for .onnx, .toml, CARD.md")
+    p.add_argument("--name", default="dr-reference")
+    p.add_argument("--version", default="0.1.0")
+    p.add_argument("--notes", type=Path, default=None, help="markdown added to CARD.md (choices, caveats)")
+    args = p.parse_args(argv)
+    report = json.loads((args.run / "report.json").read_text())
+    best = torch.load(args.run / "best.pt", map_location="cpu", weights_only=True)
+    config = report["config"]
+    targs = argparse.Namespace(**{**config, "data_dir": Path(config["data_dir"]),
+                                  "cache_dir": Path(config["cache_dir"])})
+    spec = InputSpec(size=targs.size, local_contrast=targs.local_contrast)
+    net = referable_net(None)
+    net.load_state_dict(best["model"])
+    net.eval()
+
+    onnx_file = f"{args.name}-{args.version}.onnx"
+    onnx_path = args.out / onnx_file
+    export_onnx(net, spec.size, onnx_path)
+    examples, counts = split_examples(targs)
+    data = {n: load_split(examples[n], targs.data_dir, spec, targs.cache_dir) for n in ("val", "test")}
+    x_val, x_test = normalised(data["val"], spec), normalised(data["test"], spec)
+    diff = max_difference(net, onnx_path, x_val[:64])
+    if not diff <= 1e-4:
+        raise RuntimeError(f"onnxruntime differs from torch by {diff:.2e} (> 1e-4); not writing a manifest")
+    p_val = onnx_predict(onnx_path, x_val)[:, 0].astype(np.float64)
+    p_test = onnx_predict(onnx_path, x_test)[:, 0].astype(np.float64)
+    op_val = choose_threshold(data["val"].labels, p_val, MIN_SENSITIVITY)
+    op_test = at_threshold(data["test"].labels, p_test, op_val.threshold)
+    auc = {n: roc_auc(data[n].labels, pr) for n, pr in (("val", p_val), ("test", p_test))}
+    by_source = {"val": scores(data["val"], p_val), "test": scores(data["test"], p_test)}
+
+    export_cmd = "python -m training.export " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = f"{report['command']} && {export_cmd}"
+    text = manifest_text(args.name, args.version, onnx_file, sha256(onnx_path), spec, op_val.threshold,
+                         describe_data(counts), auc["val"], auc["test"], command)
+    tomllib.loads(text)  # refuse to write a manifest that does not parse
+    (args.out / f"{args.name}.toml").write_text(text)
+    summary = {"onnx": str(onnx_path), "bytes": onnx_path.stat().st_size, "max_abs_diff": diff,
+               "auc": auc, "by_source": by_source, "val": vars_of(op_val), "test": vars_of(op_test),
+               "counts": counts}
+    notes = args.notes.read_text() if args.notes else ""
+    write_card(args.out / "CARD.md", args.name, args.version, spec, report, summary, command, notes)
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def vars_of(op: Operating) -> dict[str, float]:
+    return {"threshold": op.threshold, "sensitivity": op.sensitivity, "specificity": op.specificity}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""MobileNetV2 in plain PyTorch, with torchvision's parameter names so ImageNet weights load strictly.
+
+The network maps a normalised RGB batch [N, 3, S, S] to one logit per image; `ProbabilityHead`
+wraps it for export so the graph itself outputs the probability of referable DR.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+#: ImageNet-1k MobileNetV2 weights in torchvision's key layout (see that folder's README.md).
+PRETRAINED = Path("/work/shared/models/pretrained/mobilenet_v2_imagenet1k_tvlayout.pth")
+
+# (expansion t, output channels c, repeats n, first stride s), as in the MobileNetV2 paper.
+_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+           (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def _cna(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    """Conv (no bias) + BatchNorm + ReLU6, keyed `.0` / `.1` like torchvision's Conv2dNormActivation."""
+    conv = nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    """Expand (1x1) -> depthwise 3x3 -> project (1x1, linear); residual when shapes allow."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
+        super().__init__()
+        hidden = cin * expansion
+        layers: list[nn.Module] = [] if expansion == 1 else [_cna(cin, hidden, kernel=1)]
+        layers += [
+            _cna(hidden, hidden, stride=stride, groups=hidden),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
+        self.conv = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.conv(x)
+        return x + y if self.residual else y
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 1.0 (torchvision layout); `classes` outputs from `classifier.1`."""
+
+    def __init__(self, classes: int = 1000, dropout: float = 0.2) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = [_cna(3, 32, stride=2)]
+        cin = 32
+        for t, c, n, s in _STAGES:
+            for i in range(n):
+                blocks.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        blocks.append(_cna(cin, 1280, kernel=1))
+        self.features = nn.Sequential(*blocks)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(1280, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        logits: torch.Tensor = self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+        return logits
+
+
+def referable_net(pretrained: Path | None = PRETRAINED) -> MobileNetV2:
+    """MobileNetV2 with ImageNet features (loaded strictly) and a fresh 1-logit head.
+
+    Args:
+        pretrained: the torchvision-layout state_dict, or None for random initialisation (tests).
+    Raises:
+        FileNotFoundError: `pretrained` does not exist. RuntimeError: its keys or shapes differ.
+    """
+    net = MobileNetV2(classes=1000)
+    if pretrained is not None:
+        state = torch.load(pretrained, map_location="cpu", weights_only=True)
+        net.load_state_dict(state, strict=True)
+    head = nn.Linear(1280, 1)
+    nn.init.zeros_(head.weight)  # start at p = 0.5 for every image: no random ranking to unlearn
+    nn.init.zeros_(head.bias)
+    net.classifier[1] = head
+    return net
+
+
+class ProbabilityHead(nn.Module):
+    """Wraps the logit network so the exported graph outputs sigmoid probability [N, 1] in 0..1."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(image))

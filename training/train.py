@@ -1,0 +1,201 @@
+"""Fine-tune MobileNetV2 for referable DR (ICDR grade >= 2) on the dev set; CLI, resumable.
+
+    python -m training.train --name ref224 --size 224 --epochs 6
+
+Writes under training/runs/<name>/: last.pt (resume point), best.pt (best validation AUC) and
+report.json (validation and test AUC, per source, counts). The test split is scored once, at the
+end, with the best-on-validation weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from appliance.inference.preprocess import InputSpec
+from training.augment import augment, to_input
+from training.data import SPLITS, Example, SplitData, default_data_dir, load_split, read_examples, subsample
+from training.metrics import roc_auc
+from training.nets import PRETRAINED, referable_net
+
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    p.add_argument("--name", default="reference", help="run name: folder under --runs-dir")
+    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="dev set (labels.csv, images/)")
+    p.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
+    p.add_argument("--cache-dir", type=Path, default=ROOT / "cache")
+    p.add_argument("--pretrained", default=str(PRETRAINED), help="ImageNet state_dict, or 'none'")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--size", type=int, default=224, help="input side in pixels")
+    p.add_argument("--local-contrast", action="store_true", help="Graham local-contrast normalisation")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--limit", type=int, default=None, help="use at most this many training images")
+    p.add_argument("--eval-limit", type=int, default=None, help="at most this many val/test images each")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from <run>/last.pt")
+    return p.parse_args(argv)
+
+
+def split_examples(args: argparse.Namespace) -> tuple[dict[str, list[Example]], dict[str, Any]]:
+    """Examples per split (EyeQ rejects left out everywhere: their grades are unreliable) and counts."""
+    everything = read_examples(args.data_dir)
+    splits: dict[str, list[Example]] = {}
+    counts: dict[str, Any] = {}
+    for name in SPLITS:
+        rows = [e for e in everything if e.split == name]
+        kept = [e for e in rows if not e.reject]
+        kept = subsample(kept, args.limit if name == "train" else args.eval_limit)
+        splits[name] = kept
+        counts[name] = {
+            "images": len(kept), "patients": len({e.patient for e in kept}),
+            "positive": sum(e.referable for e in kept), "negative": sum(not e.referable for e in kept),
+            "natural": sum(e.natural for e in kept), "enhanced": sum(not e.natural for e in kept),
+            "eyeq_reject_excluded": sum(e.reject for e in rows),
+        }
+    patients = [{e.patient for e in splits[n]} for n in SPLITS]
+    if patients[0] & patients[1] or patients[0] & patients[2] or patients[1] & patients[2]:
+        raise RuntimeError("a patient is in two splits")  # cannot happen with patient_split; guard anyway
+    return splits, counts
+
+
+def _bar_interval() -> float:
+    return 0.1 if sys.stderr.isatty() else 60.0  # keep nohup logs readable
+
+
+def train_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, data: SplitData,
+                spec: InputSpec, batch: int, pos_weight: torch.Tensor, gen: torch.Generator,
+                desc: str) -> float:
+    """One pass over `data` in a `gen`-seeded order with augmentation; returns the mean BCE loss."""
+    net.train()
+    order = torch.randperm(len(data.labels), generator=gen).numpy()
+    images, labels = torch.from_numpy(data.images), torch.from_numpy(data.labels)
+    starts = [s for s in range(0, len(order), batch) if len(order) - s >= 2]  # BN needs >= 2
+    total, seen = 0.0, 0
+    with tqdm(starts, desc=desc, unit="batch", mininterval=_bar_interval()) as bar:
+        for s in bar:
+            idx = torch.from_numpy(np.sort(order[s:s + batch]))
+            x = augment(images[idx], spec, gen)
+            loss = F.binary_cross_entropy_with_logits(net(x).squeeze(1), labels[idx], pos_weight=pos_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            sched.step()
+            total, seen = total + loss.item() * len(idx), seen + len(idx)
+            bar.set_postfix(loss=f"{total / seen:.4f}", lr=f"{sched.get_last_lr()[0]:.2e}", refresh=False)
+    return total / max(seen, 1)
+
+
+@torch.no_grad()
+def predict(net: torch.nn.Module, data: SplitData, spec: InputSpec,
+            batch: int = 64) -> npt.NDArray[np.float64]:
+    """Probability of referable DR per image (eval mode, no augmentation)."""
+    net.eval()
+    out = [torch.sigmoid(net(to_input(torch.from_numpy(data.images[s:s + batch]), spec))).squeeze(1)
+           for s in range(0, len(data.labels), batch)]
+    return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+
+def scores(data: SplitData, probs: npt.NDArray[np.float64]) -> dict[str, Any]:
+    """AUC overall and per source (natural-colour vs enhanced EyePACS), with class counts."""
+    out: dict[str, Any] = {}
+    for name, keep in (("all", np.ones_like(data.natural)), ("natural", data.natural),
+                       ("enhanced", ~data.natural)):
+        y = data.labels[keep]
+        out[name] = {"auc": roc_auc(y, probs[keep]), "positive": int(y.sum()), "negative": int((1 - y).sum())}
+    return out
+
+
+def _schedule(total_steps: int) -> Any:
+    warmup = max(1, min(100, total_steps // 10))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + float(np.cos(np.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup)))))
+    return factor
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Train, keep the best-on-validation weights, then score val and test once. Returns the report."""
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    started = time.time()
+    run = args.runs_dir / args.name
+    run.mkdir(parents=True, exist_ok=True)
+    spec = InputSpec(size=args.size, local_contrast=args.local_contrast)
+    examples, counts = split_examples(args)
+    print(json.dumps(counts), flush=True)
+    data = {n: load_split(examples[n], args.data_dir, spec, args.cache_dir) for n in SPLITS}
+
+    net = referable_net(None if args.pretrained == "none" else Path(args.pretrained))
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = len([s for s in range(0, len(data["train"].labels), args.batch)
+                           if len(data["train"].labels) - s >= 2])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(args.epochs * steps_per_epoch))
+    n_pos = float(data["train"].labels.sum())
+    pos_weight = torch.tensor((len(data["train"].labels) - n_pos) / max(n_pos, 1.0))
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "resume"}
+    command = "python -m training.train " + shlex.join(argv if argv is not None else sys.argv[1:])
+    state: dict[str, Any] = {"epoch": 0, "history": [], "best_auc": -1.0, "config": config,
+                             "command": command}
+
+    if args.resume and (run / "last.pt").exists():
+        state = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+        if state["config"] != config:
+            raise SystemExit(f"--resume: {run}/last.pt was made with other settings: {state['config']}")
+        net.load_state_dict(state.pop("model"))
+        opt.load_state_dict(state.pop("optimizer"))
+        sched.load_state_dict(state.pop("scheduler"))
+        print(f"resumed after epoch {state['epoch']}", flush=True)
+
+    for epoch in range(state["epoch"] + 1, args.epochs + 1):
+        t0 = time.time()
+        torch.manual_seed(args.seed * 1000 + epoch)  # dropout; order and augmentation use `gen`
+        gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+        loss = train_epoch(net, opt, sched, data["train"], spec, args.batch, pos_weight, gen,
+                           f"epoch {epoch}/{args.epochs}")
+        val_auc = roc_auc(data["val"].labels, predict(net, data["val"], spec))
+        seconds = round(time.time() - t0, 1)
+        state["history"].append({"epoch": epoch, "loss": loss, "val_auc": val_auc, "seconds": seconds})
+        print(f"epoch {epoch}: loss {loss:.4f} val AUC {val_auc:.4f} ({seconds:.0f} s)", flush=True)
+        if not val_auc <= state["best_auc"]:  # NaN (one-class val set) counts as better: keeps a best.pt
+            state["best_auc"], state["best_epoch"] = val_auc, epoch
+            torch.save({"model": net.state_dict(), "epoch": epoch, "val_auc": val_auc, "config": config},
+                       run / "best.pt")
+        state["epoch"] = epoch
+        torch.save({**state, "model": net.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict()}, run / "last.pt")
+
+    best = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
+    net.load_state_dict(best["model"])
+    report = {
+        "config": config, "command": state["command"], "counts": counts, "history": state["history"],
+        "best_epoch": best["epoch"], "wall_seconds_this_invocation": round(time.time() - started, 1),
+        "validation": scores(data["val"], predict(net, data["val"], spec)),
+        "test": scores(data["test"], predict(net, data["test"], spec)),  # the only look at test
+    }
+    (run / "report.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps({k: report[k] for k in ("best_epoch", "validation", "test")}, indent=2), flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    main()
