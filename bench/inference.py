@@ -206,7 +206,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "images": {"folder": str(args.images), "count": len(files), "sizes": decode.notes["sizes"]},
         "memory_measured_in": "this process" if args.in_process else "one spawned process per model",
         "rows": [asdict(r) for r in rows], "ratios": ratios(rows), "missing": missing,
+        "end_to_end_ms": end_to_end(rows, {label: m.input.size for label, m in manifests.items()}),
     }
+
+
+def end_to_end(rows: Sequence[Timing], sizes: dict[str, int]) -> dict[str, float]:
+    """Median decode + preprocess + model (batch 1) per photo, per model: one photo screened alone."""
+    stage = {(r.stage, r.model, r.batch): r.median_ms for r in rows}
+    out = {}
+    for label, size in sizes.items():
+        parts = [stage.get(("decode", "-", 1)), stage.get((f"preprocess {size}px", "-", 1)),
+                 stage.get(("model", label, 1))]
+        if all(p is not None for p in parts):
+            out[label] = round(sum(p for p in parts if p is not None), 2)
+    return out
 
 
 def ratios(rows: Sequence[Timing]) -> dict[str, float]:
@@ -248,6 +261,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append("")
     for label, why in report["missing"].items():
         lines.append(f"{label.upper()} model missing: {why} (no {label.upper()} rows)")
+    for label, ms in report["end_to_end_ms"].items():
+        lines.append(f"One photo end to end ({label}): decode + preprocess + model batch 1 = {ms:.1f} ms (medians)")
     if report["ratios"]:
         lines.append("INT8 vs FP32: " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()))
     elif not report["missing"]:

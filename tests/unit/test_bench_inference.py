@@ -76,6 +76,7 @@ def test_both_models_in_spawned_processes(tmp_path: Path, photos: Path, capsys: 
     assert all(r["peak_rss_mib"] > 0 and r["model_rss_mib"] is not None for r in models)
     assert set(report["ratios"]) >= {"speedup_median_b1", "speedup_median_b4", "throughput_ratio_b4"}
     assert report["missing"] == {} and report["threads"] == 2
+    assert set(report["end_to_end_ms"]) == {"fp32", "int8"} and report["end_to_end_ms"]["fp32"] > 0
     assert report["machine"]["logical_cpus"] >= 1 and report["memory_measured_in"].startswith("one spawned")
 
 
@@ -107,6 +108,8 @@ def test_summary_and_ratios_arithmetic() -> None:
     assert ratios([fp32, int8]) == {"speedup_median_b4": 2.0, "throughput_ratio_b4": 3.2, "model_memory_ratio_b4": 0.5}
     cpu = {"cpu": "x", "arch": "y", "usable_cpus": 2, "logical_cpus": 2, "load_average_1m": 0.1, "onnxruntime": "1"}
     report = {"machine": cpu, "threads": 2, "images": {"count": 1, "folder": "f", "sizes": ["9x9"]}, "repeats": 3,
-              "warmup": 0, "memory_measured_in": "m", "rows": [], "ratios": {"speedup_median_b4": 2.0}, "missing": {}}
+              "warmup": 0, "memory_measured_in": "m", "rows": [], "ratios": {"speedup_median_b4": 2.0}, "missing": {},
+              "end_to_end_ms": {"fp32": 12.5}}
     text = format_report(report)
     assert "INT8 vs FP32: speedup_median_b4 2.0" in text and "(9x9 px)" in text
+    assert "One photo end to end (fp32): decode + preprocess + model batch 1 = 12.5 ms" in text
