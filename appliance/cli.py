@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=os.environ.get("APPLIANCE_CONFIG"),
                         help="TOML config file (default: embedded defaults; env APPLIANCE_CONFIG)")
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="log progress on stderr (always on for serve, at [log_level])")
     parser = argparse.ArgumentParser(
         prog="appliance",
         description="Offline diabetic-retinopathy screening appliance. " + NOT_VALIDATED_NOTICE,
@@ -42,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)
-        logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
+        # One-shot commands keep stderr for the one-line error unless asked to log.
+        level = config.log_level.upper() if args.command == "serve" or args.verbose else "WARNING"
+        logging.basicConfig(level=level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         handler: Handler = args.handler
         return handler(config, args)
