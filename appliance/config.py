@@ -118,7 +118,7 @@ class QualityConfig:
     #: Background at the centre / its median, at least.
     min_illum_centre_ratio: float = 0.0
     #: Darkest rim sector / the median background, at least (eyelid, lashes).
-    min_illum_rim: float = 0.424134
+    min_illum_rim: float = 0.423473
     #: Brightest rim sector / the median background, at most (a crescent).
     max_illum_rim: float = 1000.0
     # --- haze -----------------------------------------------------------------------------------

@@ -122,9 +122,7 @@ def _find(brightness: npt.NDArray[np.uint8]) -> FieldOfView:
     h, w = brightness.shape
     low, high = percentile_u8(brightness, 2), percentile_u8(brightness, 95)
     level = max(FIELD_LEVEL_MIN, FIELD_LEVEL_SHARE * high, low + FIELD_OVER_SURROUND)
-    # Opening removes speckle (noise, dust, text) that would otherwise bridge onto the rim.
-    opened = cv2.morphologyEx((brightness > level).astype(np.uint8), cv2.MORPH_OPEN, _disc(min(h, w) // 40))
-    blob = _largest_blob(np.asarray(opened, np.uint8))
+    blob = _bright_blob(brightness, level)
     if blob is None:
         return _not_found(h, w)
     outline = _free_outline(blob)
@@ -140,6 +138,12 @@ def _find(brightness: npt.NDArray[np.uint8]) -> FieldOfView:
     mask_area = int(np.count_nonzero(blob))
     residual = np.abs(np.hypot(outline[:, 0] - cx, outline[:, 1] - cy) - r) / r
     outside = ~_dilate(inside, max(2, round(0.03 * r)))
+    # The field's dim parts (an eyelid's shadow, a dark crescent) are not black: they fill the
+    # circle and trace its rim too, though too dark to have been fitted.
+    dim = _bright_blob(brightness, FIELD_LEVEL_MIN) if level > FIELD_LEVEL_MIN else blob
+    dim_outline = _free_outline(dim) if dim is not None else outline[:0]
+    dim_residual = np.abs(np.hypot(dim_outline[:, 0] - cx, dim_outline[:, 1] - cy) - r) / r
+    field = blob | dim if dim is not None else blob
     return FieldOfView(
         found=True,
         centre_x=cx,
@@ -149,10 +153,12 @@ def _find(brightness: npt.NDArray[np.uint8]) -> FieldOfView:
         diameter_fraction=2 * r / min(h, w),
         area_fraction=mask_area / (h * w),
         centre_offset=float(np.hypot(cx - w / 2, cy - h / 2)) / min(h, w),
-        fill=float(np.count_nonzero(blob & inside)) / max(inside_area, 1),
+        fill=float(np.count_nonzero(field & inside)) / max(inside_area, 1),
         spill=float(np.count_nonzero(blob & ~inside)) / max(mask_area, 1),
-        arc_coverage=_arc_share(outline, cx, cy),
-        rim_on_circle=_arc_share(outline[residual <= ON_CIRCLE_TOLERANCE], cx, cy),
+        arc_coverage=max(_arc_share(outline, cx, cy), _arc_share(dim_outline[dim_residual <= 2 * ON_CIRCLE_TOLERANCE],
+                                                                 cx, cy)),
+        rim_on_circle=max(_arc_share(outline[residual <= ON_CIRCLE_TOLERANCE], cx, cy),
+                          _arc_share(dim_outline[dim_residual <= ON_CIRCLE_TOLERANCE], cx, cy)),
         surround_level=float(brightness[outside].mean()) if outside.any() else 255.0,
         rim_error=float(np.median(residual)),
     )
@@ -163,6 +169,14 @@ def _arc_share(points: npt.NDArray[np.float64], cx: float, cy: float) -> float:
     angles = np.arctan2(points[:, 1] - cy, points[:, 0] - cx)
     bins = np.unique(((angles + np.pi) / (2 * np.pi) * ANGLE_BINS).astype(int) % ANGLE_BINS)
     return bins.size / ANGLE_BINS
+
+
+def _bright_blob(brightness: npt.NDArray[np.uint8], level: float) -> Mask | None:
+    """The largest blob brighter than `level`, holes filled; None when nothing is."""
+    h, w = brightness.shape
+    # Opening removes speckle (noise, dust, text) that would otherwise bridge onto the rim.
+    opened = cv2.morphologyEx((brightness > level).astype(np.uint8), cv2.MORPH_OPEN, _disc(min(h, w) // 40))
+    return _largest_blob(np.asarray(opened, np.uint8))
 
 
 def _largest_blob(mask: npt.NDArray[np.uint8]) -> Mask | None:

@@ -24,6 +24,9 @@ Mask = npt.NDArray[np.bool_]
 
 #: Longer side (px) of the copy of the photo the gate works on.
 WORK_SIZE = 512
+#: Brightest channel (0..255) at or under which a pixel inside the circle is black (letterboxing,
+#: the camera's mask), not a dim part of the field.
+BLACK = 8
 #: The field's diameter (px) in the view.
 DIAMETER = 256
 
@@ -32,7 +35,9 @@ DIAMETER = 256
 class FieldView:
     """An RGB crop around the field, resized so the fitted circle is DIAMETER px across.
 
-    `green` is the green channel as float32 (0..255); `mask` marks field pixels; `rho` is each
+    `green` is the green channel as float32 (0..255); `mask` marks field pixels (the bright
+    blob found by find_field); `lit` also takes in the dim parts of the fitted circle (not black,
+    but too dark to pass for field: an eyelid's shadow, a dark crescent); `rho` is each
     pixel's distance from the circle's centre in radii (0 at the centre, 1 on the rim);
     `dx`, `dy` the offsets in radii (x to the image's right, y down).
     """
@@ -43,6 +48,7 @@ class FieldView:
     darkest: npt.NDArray[np.uint8]
     green: FloatImage
     mask: Mask
+    lit: Mask
     rho: FloatImage
     dx: FloatImage
     dy: FloatImage
@@ -70,13 +76,16 @@ def field_view(image: UInt8Image, fov: FieldOfView) -> FieldView:
     dx = (xx + 0.5) / np.float32(scale) + np.float32(x0 - fov.centre_x)
     dy = (yy + 0.5) / np.float32(scale) + np.float32(y0 - fov.centre_y)
     dx, dy = dx * np.float32(scale) / r, dy * np.float32(scale) / r
+    brightest = channel_max(rgb)
+    rho = np.hypot(dx, dy).astype(np.float32)
     return FieldView(
         rgb=rgb,
-        brightest=channel_max(rgb),
+        brightest=brightest,
         darkest=channel_min(rgb),
         green=rgb[:, :, 1].astype(np.float32),
         mask=mask,
-        rho=np.hypot(dx, dy).astype(np.float32),
+        lit=mask | ((rho < 1.0) & (brightest > BLACK)),
+        rho=rho,
         dx=dx.astype(np.float32),
         dy=dy.astype(np.float32),
     )

@@ -1,7 +1,7 @@
 """Uneven illumination: shadows, crescents, and eyelid or lash artefacts at the edge. Pure.
 
 A large-scale background estimate of the green channel (a Gaussian of GRID_SIGMA radii, taken
-over the field only so the black surround does not darken the rim) is compared with its own
+over the lit field only, dim parts included, so the black surround does not darken the rim) is compared with its own
 median over the field: across the four quadrants, at the centre (where the macula of a
 macula-centred photo lies), and in sectors of the rim. A small pupil or a misaligned camera
 leaves a dark or bright crescent on one side; the upper lid and lashes shade the top edge.
@@ -73,7 +73,7 @@ def measure_illumination(view: FieldView) -> Illumination:
     scale = GRID / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     green = np.asarray(cv2.resize(view.green, size, interpolation=cv2.INTER_AREA), np.float32)
-    mask = cv2.resize(view.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    mask = cv2.resize(view.lit.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     rho = cv2.resize(view.rho, size, interpolation=cv2.INTER_LINEAR)
     dx = cv2.resize(view.dx, size, interpolation=cv2.INTER_LINEAR)
     dy = cv2.resize(view.dy, size, interpolation=cv2.INTER_LINEAR)

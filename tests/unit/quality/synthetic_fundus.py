@@ -80,3 +80,42 @@ def wash_out(image: Image, keep: float = 0.2) -> Image:
 def blur(image: Image, share: float = 0.02) -> Image:
     """Heavy defocus: a Gaussian blur of `share` of the image's longer side."""
     return cv2.GaussianBlur(image, (0, 0), share * max(image.shape[:2]))
+
+
+def shade(image: Image, side: str = "left", depth: float = 0.8, width: float = 0.45) -> Image:
+    """A shadow over one side of the field (a small pupil, a misaligned camera): brightness falls
+    smoothly to (1 - depth) across `width` of the frame from that edge."""
+    w = image.shape[1]
+    ramp = np.clip(np.linspace(0, 1, w) / width, 0, 1).astype(np.float32)
+    if side == "right":
+        ramp = ramp[::-1]
+    gain = 1 - depth * (1 - ramp)
+    return np.clip(image.astype(np.float32) * gain[None, :, None], 0, 255).astype(np.uint8)
+
+
+def eyelid(image: Image, share: float = 0.22) -> Image:
+    """The upper lid and lashes over the top of the field: a dark band with a soft edge."""
+    h = image.shape[0]
+    y = np.arange(h, dtype=np.float32)
+    edge = share * h
+    gain = np.clip((y - edge) / (0.04 * h) + 0.5, 0.08, 1.0)
+    return (image.astype(np.float32) * gain[:, None, None]).astype(np.uint8)
+
+
+def crescent(image: Image, side: str = "right", strength: float = 160.0) -> Image:
+    """A bright crescent of stray light along one side of the rim (camera too close or off-axis)."""
+    h, w = image.shape[:2]
+    lit = image.max(axis=2) > 20
+    xx = np.mgrid[:h, :w][1].astype(np.float32)
+    x = xx / w if side == "right" else 1 - xx / w
+    glow = strength * np.clip((x - 0.72) / 0.12, 0, 1)
+    out = image.astype(np.float32) + (glow * lit)[:, :, None] * np.array([1.0, 1.0, 0.9], np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def haze(image: Image, amount: float = 0.6) -> Image:
+    """A grey-white veil over the field (flare, a dirty lens): detail and colour wash out."""
+    lit = image.max(axis=2) > 20
+    out = image.astype(np.float32)
+    out[lit] = (1 - amount) * out[lit] + amount * 200.0
+    return out.astype(np.uint8)

@@ -49,3 +49,30 @@ def test_nothing_bright_means_no_field() -> None:
 def test_a_frame_filled_edge_to_edge_has_no_outline_to_fit() -> None:
     fov = find_field(np.full((300, 400, 3), 128, np.uint8))
     assert not fov.found
+
+
+def test_an_oval_is_not_a_round_aperture() -> None:
+    oval = np.zeros((600, 800, 3), np.uint8)
+    cv2.ellipse(oval, (400, 300), (260, 200), 0, 0, 360, (200, 95, 40), -1)
+    circle = find_field(synth.fundus())
+    fov = find_field(oval)
+    assert circle.rim_on_circle > 0.9 and circle.rim_error < 0.01
+    assert fov.rim_on_circle < 0.3 and fov.rim_error > 0.05
+
+
+def test_letterbox_edges_inside_the_image_are_frame_edges_not_aperture() -> None:
+    # Some exports pad the photo: the frame's edge then cuts the disc inside the image.
+    photo = synth.fundus(600, 800, radius=0.46)
+    photo[:80] = 0
+    photo[-80:] = 0
+    fov = find_field(photo)
+    assert fov.found and fov.radius == pytest.approx(0.46 * 600, rel=0.02)
+    assert 0.5 < fov.rim_on_circle < 0.7  # the two side arcs; the straight cuts do not count against it
+
+
+def test_a_large_photo_is_fitted_on_a_small_copy_and_mapped_back() -> None:
+    small = find_field(synth.fundus(300, 400))
+    large = find_field(synth.fundus(1500, 2000))
+    assert large.radius == pytest.approx(5 * small.radius, rel=0.02)
+    assert large.centre_x == pytest.approx(5 * small.centre_x, rel=0.02)
+    assert large.mask.shape == (1500, 2000) and large.mask[750, 1000]

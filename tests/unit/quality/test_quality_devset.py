@@ -96,3 +96,24 @@ def test_gate_passes_good_and_catches_reject_natural_photos(
     # Calibrated at 100 % / 68 % on this set; the margins leave room for small changes.
     assert good_pass >= 0.95, f"only {good_pass:.1%} of good photos pass"
     assert reject_caught >= 0.5, f"only {reject_caught:.1%} of reject photos caught"
+
+
+def test_an_eyelid_over_a_good_photo_is_an_eyelid_artefact(good_photos: list[npt.NDArray[np.uint8]]) -> None:
+    for photo in good_photos:
+        report = assess(synth.eyelid(photo, share=0.3), THRESHOLDS)
+        assert "eyelid_artefact" in report.reason_codes, report
+
+
+@pytest.mark.slow
+def test_natural_profile_meets_the_targets_on_held_out_patients(devset: Path) -> None:
+    """eyepacs-natural was fitted on the tune split; its held-out patients are the test."""
+    from appliance.config import quality_profile
+    from appliance.evaluation.dataset import read_labels
+    from appliance.evaluation.quality import run_gate, select, summarise
+
+    images = [i for i in select(read_labels(devset), sources="natural", split="heldout") if i.quality]
+    if sum(i.quality == "reject" for i in images) < 20:
+        pytest.skip("too few held-out reject photos in the development set")
+    block = summarise(run_gate(images, quality_profile("eyepacs-natural"), LimitsConfig(), progress=False))["all"]
+    assert block["reject_sensitivity"]["rate"] >= 0.85, block
+    assert block["good_false_reject_rate"]["rate"] <= 0.10, block

@@ -69,3 +69,28 @@ def test_verdict_does_not_depend_on_resolution() -> None:
         assert assess(resized, THRESHOLDS).passed
         blurred = cv2.resize(synth.blur(photo), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         assert assess(blurred, THRESHOLDS).reason_codes == ("blurred",)
+
+
+def test_a_white_veil_is_hazy() -> None:
+    photo = synth.fundus()
+    report = assess(synth.haze(photo, 0.8), THRESHOLDS)
+    assert report.reason_codes == ("hazy",), report
+    assert report.metrics["neutral_fraction"] > THRESHOLDS.max_haze_neutral_fraction
+    assert assess(photo, THRESHOLDS).metrics["neutral_fraction"] < 0.05
+
+
+def test_blur_hides_the_vessels() -> None:
+    sharp = assess(synth.fundus(), THRESHOLDS).metrics
+    blurred = assess(synth.blur(synth.fundus()), THRESHOLDS).metrics
+    assert sharp["vessel_visibility"] > 0.1
+    assert blurred["vessel_visibility"] < sharp["vessel_visibility"] / 5
+    assert blurred["vessel_visibility_centre"] < sharp["vessel_visibility_centre"] / 5
+
+
+def test_reasons_name_every_failed_check_in_fix_first_order() -> None:
+    # Dark and shaded and blurred at once: darkness first, the shadow next, focus last.
+    photo = synth.blur(synth.shade(synth.darken(synth.fundus(), 0.2), "left", depth=0.95, width=0.7))
+    strict = QualityConfig(max_illum_dark_fraction=0.05)
+    report = assess(photo, strict)
+    assert report.reason_codes[0] == "too_dark"
+    assert report.reason_codes[-1] == "blurred" and "uneven_illumination" in report.reason_codes
