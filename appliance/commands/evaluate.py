@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from appliance.config import Config
+from appliance.config import Config, QualityConfig, quality_profile
 from appliance.errors import ManifestError
 from appliance.evaluation.dataset import DatasetError, LabelledImage, read_labels
 from appliance.evaluation.dr import DEFAULT_BATCH_SIZE, evaluate_images
@@ -50,6 +50,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
                      help="test: only the dev set's patient-held-out test split (default: all)")
     cmd.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates (default: 1000)")
     cmd.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    cmd.add_argument("--quality-profile", action="append", default=[], metavar="[SOURCE=]PROFILE",
+                     help="quality-gate camera profile (a name in appliance/quality/profiles or a .toml path): "
+                          "PROFILE for every photo, SOURCE=PROFILE for the photos of one `source`; repeatable "
+                          "(default: [quality] profile)")
     cmd.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                      help=f"photos per model call (default: {DEFAULT_BATCH_SIZE})")
     cmd.set_defaults(handler=run)
@@ -73,6 +77,25 @@ def manifest_path(config: Config, precision: str, override: Path | None) -> Path
             "or name a manifest with --manifest.", reason_code="int8_model_missing",
         )
     return twin
+
+
+def quality_profiles(config: Config, specs: list[str]) -> tuple[QualityConfig, dict[str, QualityConfig]]:
+    """The gate's thresholds for every photo and per source, from `[SOURCE=]PROFILE` specs.
+
+    A bare PROFILE replaces the config's profile for every source without its own. The split is
+    at the last "=", so a source may hold "=" but a profile name may not.
+
+    Raises:
+        ConfigError: an unknown profile or an unreadable profile file.
+    """
+    default, by_source = config.quality, {}
+    for spec in specs:
+        source, sep, profile = spec.rpartition("=")
+        if sep and source:
+            by_source[source] = quality_profile(profile)
+        else:
+            default = quality_profile(profile)
+    return default, by_source
 
 
 def choose_images(items: list[LabelledImage], split: str, limit: int | None) -> tuple[list[LabelledImage], int]:
@@ -108,6 +131,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"error [{exc.reason_code}]: {exc.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    quality, quality_by_source = quality_profiles(config, args.quality_profile)
     path = manifest_path(config, args.precision, args.manifest)
     manifest = load_manifest(path)
     engine_dir = Path(config.model.engine_dir)
@@ -116,12 +140,14 @@ def run(config: Config, args: argparse.Namespace) -> int:
     runner = select_runner(manifest, preference=args.runner or config.model.runner, engine_dir=engine_dir,
                            intra_op_threads=config.model.intra_op_threads)
     with runner:
-        result = evaluate_images(items, limits=config.limits, quality=config.quality, manifest=manifest,
-                                 runner=runner, batch_size=args.batch_size)
+        result = evaluate_images(items, limits=config.limits, quality=quality, manifest=manifest, runner=runner,
+                                 batch_size=args.batch_size, quality_by_source=quality_by_source)
     dataset = {"folder": str(args.data_dir), "split": args.split, "rows_in_labels": len(rows),
                "rows_without_patient_id": no_patient, "limit": args.limit}
     report = summarise(result, manifest, dataset=dataset, replicates=args.bootstrap, seed=args.seed,
                        precision=args.precision)
     report["model"]["manifest"] = str(path)
+    report["quality_gate"] = {"profile": quality.profile,
+                              "by_source": {k: v.profile for k, v in sorted(quality_by_source.items())}}
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

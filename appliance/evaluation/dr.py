@@ -9,7 +9,7 @@ reason code instead of stopping the run (a folder from another site may hold any
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,11 +112,14 @@ def evaluate_images(
     runner: Runner,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
+    quality_by_source: Mapping[str, QualityConfig] | None = None,
 ) -> EvaluationRun:
     """Put every photo through the appliance path, `batch_size` photos per model call.
 
     Args:
         runner: an active runner for `manifest`.
+        quality: the gate's thresholds (a camera profile)...
+        quality_by_source: ...unless the photo's `source` has its own here (a folder mixing cameras).
         progress: show a tqdm progress bar on stderr.
 
     Raises:
@@ -136,7 +139,8 @@ def evaluate_images(
         pending.clear()
 
     for i, item in enumerate(tqdm(items, desc="evaluating", unit="img", disable=not progress, mininterval=2)):
-        prepared = prepare(item, limits, quality, manifest)
+        thresholds = quality_by_source.get(item.source, quality) if quality_by_source else quality
+        prepared = prepare(item, limits, thresholds, manifest)
         if isinstance(prepared, ImageResult):
             results[i] = prepared
             continue

@@ -138,6 +138,14 @@ def _share(i: Mapping[str, Any]) -> str:
     return "n/a" if i["share"] is None else f"{100 * i['share']:.1f} % ({i['n_passed']}/{i['n_judged']})"
 
 
+def _profiles(report: Mapping[str, Any]) -> str:
+    gate = report.get("quality_gate")
+    if not gate:
+        return ""
+    extra = "".join(f", {source}: {profile}" for source, profile in gate["by_source"].items())
+    return f"; gate profile {gate['profile']}{extra}"
+
+
 def format_report(report: Mapping[str, Any]) -> str:
     """The report as an operator or engineer reads it on a terminal (intervals in brackets)."""
     model, data, failures = report["model"], report["dataset"], report["decode_failures"]
@@ -148,7 +156,7 @@ def format_report(report: Mapping[str, Any]) -> str:
         f"({model['threshold_chosen_on'] or 'origin not stated'})",
         f"Data: {data.get('folder', '?')} split {data.get('split', 'all')}: {report['n_images']} images, "
         f"{report['n_labelled']} with a referable label",
-        f"Imageability (gate passed): {_share(report['imageability'])}",
+        f"Imageability (gate passed): {_share(report['imageability'])}{_profiles(report)}",
         f"Referable DR, {100 * report['bootstrap']['level']:.0f} % bootstrap intervals "
         f"({report['bootstrap']['replicates']} replicates, seed {report['bootstrap']['seed']}):",
         _metrics_line("all scored", report["all_scored"]),

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import EXIT_BAD_INPUT, EXIT_FAILURE, main
-from appliance.commands.evaluate import choose_images, manifest_path
+from appliance.commands.evaluate import choose_images, manifest_path, quality_profiles
 from appliance.config import Config
 from appliance.domain import NOT_VALIDATED_NOTICE
-from appliance.errors import ManifestError
+from appliance.errors import ConfigError, ManifestError
 from appliance.evaluation.dataset import LabelledImage
 from appliance.evaluation.split import file_split
 from tests.unit.evaluation.eval_fakes import HEADER, write_tiny_manifest
@@ -54,6 +54,37 @@ def test_int8_uses_the_twin_and_says_so_when_it_is_missing(tmp_path: Path) -> No
     assert manifest_path(config, "int8", tmp_path / "x.toml") == tmp_path / "x.toml"
 
 
+def test_quality_profiles_per_source_and_for_all(tmp_path: Path) -> None:
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[quality]\nmin_focus = 1e9\n")
+    config = Config()
+    default, by_source = quality_profiles(config, [])
+    assert default is config.quality and by_source == {}
+    default, by_source = quality_profiles(config, [f"camera=b={strict}", str(strict)])
+    assert default.min_focus == 1e9 and default.profile == str(strict)
+    assert set(by_source) == {"camera=b"} and by_source["camera=b"].min_focus == 1e9
+    with pytest.raises(ConfigError, match="Unknown quality profile"):
+        quality_profiles(config, ["a=no-such-profile"])
+
+
+def test_a_source_profile_changes_only_that_source(
+    synthetic_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[quality]\nmin_focus = 1e9\n")  # nothing is that sharp: every photo fails as blurred
+    manifest = write_tiny_manifest(tmp_path / "model")
+    base = ["evaluate", str(synthetic_folder), "--config", str(_config(tmp_path, manifest)), "--json"]
+    assert main(base) == 0
+    loose = json.loads(capsys.readouterr().out)
+    assert main([*base, "--quality-profile", f"camera-a={strict}"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quality_gate"] == {"profile": "default", "by_source": {"camera-a": str(strict)}}
+    assert loose["per_source"]["camera-a"]["imageability"]["n_passed"] == 5
+    assert report["per_source"]["camera-a"]["imageability"]["n_passed"] == 0
+    assert report["per_source"]["camera-b"]["imageability"] == loose["per_source"]["camera-b"]["imageability"]
+    assert report["gate_failure_reasons"]["blurred"] >= 5
+
+
 def _config(tmp_path: Path, manifest: Path) -> Path:
     path = tmp_path / "appliance.toml"
     path.write_text(f'data_dir = "{tmp_path / "var"}"\nlog_level = "WARNING"\n'
@@ -75,6 +106,7 @@ def test_json_and_table_outputs(synthetic_folder: Path, tmp_path: Path, capsys: 
     assert main(base) == 0
     text = capsys.readouterr().out
     assert "9 images, 8 with a referable label" in text and NOT_VALIDATED_NOTICE in text
+    assert "; gate profile default" in text
 
 
 def test_tensorrt_that_cannot_run_exits_3(
