@@ -50,6 +50,8 @@ class BuildOptions:
     max_disagreement: float = DEFAULT_MAX_DISAGREEMENT
     #: A folder of photos or a text file listing them (e.g. the calibration image list).
     images: Path = SAMPLES_DIR
+    #: Folder a list's relative paths are taken from (None: the list's own folder).
+    images_root: Path | None = None
     max_images: int = 32
     profile: BatchProfile = field(default_factory=BatchProfile)
     workspace_bytes: int = DEFAULT_WORKSPACE_BYTES
@@ -112,7 +114,8 @@ def build_engine(
 
     tolerance = DEFAULT_TOLERANCE[precision] if options.tolerance is None else options.tolerance
     say(f"loading parity photos from {options.images}")
-    batch = parity.load_batch(parity.image_files(Path(options.images), options.max_images), manifest)
+    files = parity.image_files(Path(options.images), options.max_images, options.images_root)
+    batch = parity.load_batch(files, manifest)
 
     import tensorrt as trt  # probe_tensorrt() has just imported it
 

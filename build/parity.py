@@ -76,10 +76,11 @@ def compare_scores(
     )
 
 
-def image_files(source: Path, limit: int) -> list[Path]:
+def image_files(source: Path, limit: int, root: Path | None = None) -> list[Path]:
     """Up to `limit` photos from a folder (its image files, by name) or a text file listing one path a line.
 
-    A list's relative paths are taken from the list's folder; blank lines and `#` comments are
+    A list's relative paths are taken from `root`, or from the list's folder when `root` is None
+    (the calibration list names files relative to the dev set); blank lines and `#` comments are
     skipped. When there are more than `limit`, evenly spaced ones are taken, so a folder sorted by
     source or grade is still sampled across.
 
@@ -94,7 +95,8 @@ def image_files(source: Path, limit: int) -> list[Path]:
         else:
             lines = source.read_text(encoding="utf-8").splitlines()
             entries = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-            files = [p if p.is_absolute() else source.parent / p for p in map(Path, entries)]
+            base = source.parent if root is None else root
+            files = [p if p.is_absolute() else base / p for p in map(Path, entries)]
     except OSError as exc:
         raise EngineBuildError(
             f"The parity images {source} cannot be read ({exc.strerror}); give a folder of photos or a list file.",

@@ -46,6 +46,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     cmd.add_argument("--images", type=Path,
                      help="folder of photos, or a text file listing them (e.g. the calibration list), to "
                           "compare on (default: the shipped sample photos)")
+    cmd.add_argument("--images-root", type=Path,
+                     help="folder a list's relative paths are taken from (default: the list's folder; for "
+                          "models/calibration-images.txt, the development set folder)")
     cmd.add_argument("--max-images", type=int, default=32, help="photos to compare on, at most (default: 32)")
     cmd.add_argument("--engine-dir", type=Path, help="engine cache (default: [model] engine_dir under data_dir)")
     cmd.add_argument("--opt-batch", type=int, default=4, help="batch size TensorRT tunes for (default: 4)")
@@ -71,6 +74,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
     }
     if args.images is not None:
         options_fields["images"] = args.images
+    if args.images_root is not None:
+        options_fields["images_root"] = args.images_root
     started = time.monotonic()
 
     def progress(line: str) -> None:

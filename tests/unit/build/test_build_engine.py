@@ -182,6 +182,11 @@ def test_photos_can_come_from_a_list_file(
     listing.write_text("# calibration images\nphotos/photo_1.jpg\n\nphotos/photo_4.jpg\n")
     result = build_engine(fp32_model, tmp_path / "e", options(listing))
     assert result.parity is not None and result.parity.images == 2
+    # The calibration list names files relative to the dev set, not to its own folder.
+    elsewhere = tmp_path / "models" / "calibration-images.txt"
+    elsewhere.write_text("photo_0.jpg\nphoto_2.jpg\nphoto_5.jpg\n")
+    result = build_engine(fp32_model, tmp_path / "f", options(elsewhere, images_root=photos))
+    assert result.parity is not None and result.parity.images == 3
 
 
 def test_without_tensorrt_the_error_says_so(

@@ -48,10 +48,13 @@ def test_json_output_is_the_engine_record(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     install_fakes("8.6")
-    code = main(argv(tmp_path, fp32_model, photos, "--json", "--precision", "fp32", "--engine-dir",
-                     str(tmp_path / "cache"), "--opt-batch", "2", "--max-batch", "4"))
+    listing = tmp_path / "models" / "calibration-images.txt"
+    listing.write_text("# recorded list\nphoto_1.jpg\nphoto_3.jpg\n")
+    code = main(argv(tmp_path, fp32_model, listing, "--json", "--precision", "fp32", "--engine-dir",
+                     str(tmp_path / "cache"), "--opt-batch", "2", "--max-batch", "4", "--images-root", str(photos)))
     assert code == 0
     record = json.loads(capsys.readouterr().out)
+    assert record["parity"]["images"] == 2
     assert record["built"] is True and Path(record["engine"]).parent == tmp_path / "cache"
     assert record["key"]["precision"] == "fp32" and record["key"]["batch_profile"] == [1, 2, 4]
     assert record["builder_flags"] == []
