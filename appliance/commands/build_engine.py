@@ -112,7 +112,7 @@ def import_build_package(module: str) -> ModuleType:
     loaded = sys.modules.get("build")
     if loaded is None:
         spec = importlib.machinery.PathFinder.find_spec("build", [str(REPO_ROOT)])
-        if spec is None or spec.loader is None or spec.origin is None or not (BUILD_DIR / "__init__.py").is_file():
+        if spec is None or spec.loader is None or spec.origin is None or not _is_builder(BUILD_DIR):
             raise ModelError(
                 f"The engine builder is missing ({BUILD_DIR}); run build-engine from a source checkout.",
                 reason_code="engine_builder_missing",
@@ -135,4 +135,9 @@ def import_build_package(module: str) -> ModuleType:
 
 def _is_ours(module: ModuleType) -> bool:
     origin = getattr(module, "__file__", None)
-    return origin is not None and Path(origin).resolve().parent == BUILD_DIR.resolve()
+    return origin is not None and Path(origin).resolve().parent == BUILD_DIR.resolve() and _is_builder(BUILD_DIR)
+
+
+def _is_builder(folder: Path) -> bool:
+    # Installed from a wheel, REPO_ROOT is site-packages, where build/ may be pypa's package.
+    return (folder / "__init__.py").is_file() and (folder / "engine.py").is_file()

@@ -104,6 +104,21 @@ def test_another_build_package_already_imported_is_a_clear_error(
     assert info.value.reason_code == "engine_builder_missing"
 
 
+def test_without_the_builder_folder_the_error_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As from a wheel installed into site-packages, where build/ (if any) is pypa's package.
+    site = tmp_path / "site-packages"
+    (site / "build").mkdir(parents=True)
+    (site / "build" / "__init__.py").write_text("")
+    monkeypatch.setattr(command, "REPO_ROOT", site)
+    monkeypatch.setattr(command, "BUILD_DIR", site / "build")
+    for name in [n for n in sys.modules if n == "build" or n.startswith("build.")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(ModelError, match="engine builder is missing") as info:
+        command.import_build_package("build.engine")
+    assert info.value.reason_code == "engine_builder_missing"
+    assert "build" not in sys.modules
+
+
 def test_the_installed_command_finds_the_builder_from_any_folder(tmp_path: Path) -> None:
     # Another `build` package first on sys.path and a foreign working directory: the command must
     # still reach our builder, which then reports the missing TensorRT (no GPU libraries here).
