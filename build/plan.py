@@ -9,6 +9,8 @@ Two API generations are handled:
   explicit-quantization path is a *strongly typed* network: precisions come from the Q/DQ graph and
   the ONNX types, and precision flags must not be set. The weakly typed INT8 + FP16 build is still
   offered (typing="weak"): it lets TensorRT run the float layers in FP16, often faster on Orin.
+* TensorRT 11 (not on any Jetson yet) removed the precision flags: every network is strongly typed.
+  int8 and fp32 build as on 10.x; fp16 would need an FP16-typed ONNX and is refused clearly.
 """
 
 from __future__ import annotations
@@ -117,6 +119,12 @@ def plan_build(
             "builds engines with; update JetPack."
         )
     modern = version[0] >= 10
+    always_strong = version[0] >= 11
+    if always_strong and (typing == "weak" or precision == "fp16"):
+        raise EngineBuildError(
+            f"TensorRT {trt_version} builds every network strongly typed (no FP16/INT8 builder flags): "
+            "build int8 from the Q/DQ model or fp32 from the float model.",
+        )
     if typing == "strong" and not modern:
         raise EngineBuildError(
             f"Strongly typed networks need TensorRT 10 or newer; this box has {trt_version}. Use weak typing."
@@ -124,9 +132,10 @@ def plan_build(
     if typing == "strong" and precision == "fp16":
         # A strongly typed network takes its precision from the ONNX's types: FP32 here.
         raise EngineBuildError("An FP16 engine from an FP32 model needs weak typing (the FP16 builder flag).")
-    strong = modern and (typing == "strong" or (typing == "auto" and precision == "int8"))
+    strong = always_strong or (modern and (typing == "strong" or (typing == "auto" and precision == "int8")))
 
-    network_flags = ("STRONGLY_TYPED",) if strong else ()
+    # TensorRT 11 keeps STRONGLY_TYPED only as an ignored, deprecated flag: leave it out there.
+    network_flags = ("STRONGLY_TYPED",) if strong and not always_strong else ()
     if not modern:
         network_flags = ("EXPLICIT_BATCH",)
     set_flags: tuple[str, ...] = ()

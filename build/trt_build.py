@@ -79,9 +79,13 @@ def serialize_engine(
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.workspace_bytes)
     for name in plan.set_flags:
-        config.set_flag(getattr(trt.BuilderFlag, name))
+        flag = getattr(trt.BuilderFlag, name, None)
+        if flag is None:
+            raise EngineBuildError(f"TensorRT {plan.trt_version} has no builder flag {name}; use another precision.")
+        config.set_flag(flag)
     for name in plan.clear_flags:
-        config.clear_flag(getattr(trt.BuilderFlag, name))
+        if hasattr(trt.BuilderFlag, name):  # a flag this TensorRT lacks is off already
+            config.clear_flag(getattr(trt.BuilderFlag, name))
     profile = plan.profile
     if facts.dynamic:
         trt_profile = builder.create_optimization_profile()
@@ -90,7 +94,7 @@ def serialize_engine(
     else:
         batch = facts.input_shape[0]
         profile = BatchProfile(batch, batch, batch)
-    load_timing_cache(config, timing_cache)
+    cache = load_timing_cache(config, timing_cache)  # referenced until the build ends, as TensorRT requires
     monitor = _progress_monitor(trt, on_phase)
     if monitor is not None:
         config.progress_monitor = monitor  # kept referenced by `monitor` until the build returns
@@ -102,6 +106,7 @@ def serialize_engine(
             "see the TensorRT messages above (out of memory, or an unsupported layer).",
         )
     save_timing_cache(config, timing_cache)
+    del cache, monitor
     return bytes(memoryview(serialized)), profile
 
 
@@ -149,11 +154,13 @@ def check_precision(facts: NetworkFacts, precision: str, where: str) -> None:
         )
 
 
-def load_timing_cache(config: Any, path: Path) -> None:
-    """Give the builder the timing cache saved by earlier builds, or an empty one.
+def load_timing_cache(config: Any, path: Path) -> Any:
+    """Give the builder the timing cache saved by earlier builds, or an empty one; returns the cache set.
 
-    The cache is an optimisation only: an unreadable file or one from another device or TensorRT
-    (set_timing_cache refuses it, as ignore_mismatch is False) is logged and replaced by a fresh one.
+    The caller keeps the returned ITimingCache referenced until the build is over (TensorRT must
+    not see it destroyed earlier). The cache is an optimisation only: an unreadable file or one
+    from another device or TensorRT (set_timing_cache refuses it, as ignore_mismatch is False) is
+    logged and replaced by a fresh one.
     """
     data = b""
     if path.is_file():
@@ -165,9 +172,11 @@ def load_timing_cache(config: Any, path: Path) -> None:
     if config.set_timing_cache(cache, ignore_mismatch=False):
         if data:
             log.info("Timing cache loaded from %s (%d bytes)", path, len(data))
-        return
+        return cache
     log.warning("Timing cache %s does not match this device or TensorRT; starting a fresh one", path)
-    config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+    fresh = config.create_timing_cache(b"")
+    config.set_timing_cache(fresh, ignore_mismatch=False)
+    return fresh
 
 
 def save_timing_cache(config: Any, path: Path) -> None:

@@ -44,6 +44,15 @@ def test_fp32_clears_tf32_so_the_engine_is_really_fp32(version: str) -> None:
     assert plan.clear_flags == ("TF32",)
 
 
+def test_trt11_is_always_strongly_typed_without_flags() -> None:
+    plan = plan_build("11.4.0.106", "int8")
+    assert plan.strongly_typed and plan.network_flags == () and plan.set_flags == ()
+    assert plan_build("11.4.0", "fp32").clear_flags == ("TF32",)
+    for precision, typing in [("fp16", "auto"), ("int8", "weak")]:
+        with pytest.raises(EngineBuildError, match="strongly typed"):
+            plan_build("11.4.0", precision, typing=typing)
+
+
 def test_strong_typing_needs_trt10() -> None:
     with pytest.raises(EngineBuildError, match="TensorRT 10"):
         plan_build("8.6.2", "int8", typing="strong")

@@ -67,6 +67,16 @@ def test_fp32_clears_tf32(install_fakes: InstallFakes, tmp_path: Path, api: str)
     assert libs.rec.args("build_serialized_network") == [([],)]
 
 
+def test_a_builder_flag_this_tensorrt_lacks_is_a_typed_error(install_fakes: InstallFakes, tmp_path: Path) -> None:
+    libs = install_fakes("10")
+    del libs.trt.BuilderFlag.FP16  # as in TensorRT 11, which removed the precision flags
+    with pytest.raises(EngineBuildError, match="no builder flag FP16"):
+        build(libs.trt, tmp_path, "fp16", quantized=False)
+    del libs.trt.BuilderFlag.TF32
+    data, _ = build(libs.trt, tmp_path, "fp32", quantized=False)  # clearing an absent flag is a no-op
+    assert data.startswith(PLAN_MAGIC) and libs.rec.args("clear_flag") == []
+
+
 def test_timing_cache_is_loaded_from_file_and_saved_back(install_fakes: InstallFakes, tmp_path: Path) -> None:
     libs = install_fakes("10")
     cache = tmp_path / "timing.cache"
