@@ -33,6 +33,16 @@ SAMPLES = REPO / "appliance" / "devices" / "samples"
 FULL_SIZE = (3000, 2000)
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def photos(data: Path, count: int) -> list[Path]:
     images = sorted((data / "images").glob("eyepacs_nat_*.jpg")) if (data / "labels.csv").is_file() else []
     chosen = images[:: max(1, len(images) // count)][:count] if images else sorted(SAMPLES.glob("*.jpg"))
@@ -77,7 +87,8 @@ def main() -> None:
     cv2.setNumThreads(1)  # one core, as one capture is judged while the box does other work
     paths = photos(args.data, args.images)
     small = [p.read_bytes() for p in paths]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs (load average {load:.1f} at the start), "
           f"OpenCV {cv2.__version__}, 1 OpenCV thread; {len(small)} photos from {paths[0].parent}; "
           f"best of {args.repeats} runs per photo")
     for label, files in (("dev-set size (<=512 px)", small),
