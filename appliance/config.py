@@ -62,7 +62,8 @@ class QualityConfig:
     profile file (as `appliance quality-calibrate` writes); its [quality] values are applied
     first, then the config file's own [quality] keys, then APPLIANCE_QUALITY_* variables. The
     defaults below are the "default" profile (a test keeps the two equal). Each threshold's
-    metric is described in appliance/quality/rules.py.
+    metric is described in appliance/quality/rules.py; a "min" threshold of 0 or a "max" one of
+    1000 switches its check off. docs/QUALITY.md has what each profile measured.
     """
 
     #: Camera profile whose thresholds are loaded before the keys below override them.
