@@ -15,6 +15,7 @@ Photos: the development set's labelled natural-colour photos when found (FUNDUS_
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import time
@@ -71,8 +72,8 @@ def bench(files: list[bytes], repeats: int, limits: LimitsConfig, thresholds: Qu
     decode_ms, check_ms = [], []
     for data in files:
         image = decode_image(data, limits)
-        decode_ms.append(timed(lambda data=data: decode_image(data, limits), repeats))
-        check_ms.append(timed(lambda image=image: assess(image, thresholds), repeats))
+        decode_ms.append(timed(functools.partial(decode_image, data, limits), repeats))
+        check_ms.append(timed(functools.partial(assess, image, thresholds), repeats))
     return decode_ms, check_ms
 
 
