@@ -7,7 +7,9 @@ from dataclasses import asdict
 from typing import Any
 
 from appliance.config import QualityConfig
-from appliance.domain import NOT_VALIDATED_NOTICE, Exam
+from appliance.domain import NOT_VALIDATED_NOTICE, Exam, Eye, Field
+from appliance.quality import retake_guidance
+from appliance.quality.field_position import eye_from_metrics, field_from_metrics
 from appliance.store import ExamRecord
 
 
@@ -21,10 +23,13 @@ def exam_summary(exam: Exam, quality_thresholds: QualityConfig) -> dict[str, Any
         "message": result.message,
         "reasons": list(result.reasons),
         "eye_scores": {eye.value: score for eye, score in result.eye_scores.items()},
+        "retake": retake_advice(exam, quality_thresholds.max_attempts),
         "images": [
             {
                 "eye": image.capture.eye.value,
                 "field": image.capture.field.value,
+                "detected_field": field_from_metrics(image.quality.metrics).value,
+                "looks_like_eye": _eye_value(eye_from_metrics(image.quality.metrics)),
                 "source": image.capture.source,
                 "sha256": image.sha256,
                 "quality": {
@@ -37,10 +42,41 @@ def exam_summary(exam: Exam, quality_thresholds: QualityConfig) -> dict[str, Any
             }
             for image in exam.images
         ],
+        "fields_by_eye": protocol_fields(exam),
         "model": asdict(exam.model),
         "thresholds": {"referable": result.threshold, "quality": asdict(quality_thresholds)},
         "notice": NOT_VALIDATED_NOTICE,
     }
+
+
+def retake_advice(exam: Exam, max_attempts: int) -> dict[str, dict[str, Any]]:
+    """For each eye with no gradable photo: what to do next (retake sentence, or dilate/refer after
+    `max_attempts` failed photos). Eyes that have a gradable photo are absent."""
+    advice: dict[str, dict[str, Any]] = {}
+    for eye in Eye:
+        reports = [image.quality for image in exam.images if image.capture.eye is eye]
+        if not reports or any(r.passed for r in reports):
+            continue
+        guidance = retake_guidance(reports, max_attempts)
+        advice[eye.value] = {"message": guidance.message, "failed_attempts": guidance.failed_attempts,
+                             "escalate": guidance.escalate}
+    return advice
+
+
+def _eye_value(eye: Eye | None) -> str | None:
+    return None if eye is None else eye.value
+
+
+def protocol_fields(exam: Exam) -> dict[str, list[str]]:
+    """Which fields (disc-centred, macula-centred) each eye's gradable photos show."""
+    fields: dict[str, list[str]] = {eye.value: [] for eye in Eye}
+    for image in exam.images:
+        field = image.capture.field
+        if field is Field.UNKNOWN:
+            field = field_from_metrics(image.quality.metrics)
+        if image.quality.passed and field is not Field.UNKNOWN:
+            fields[image.capture.eye.value].append(field.value)
+    return fields
 
 
 def record_summary(record: ExamRecord) -> dict[str, Any]:

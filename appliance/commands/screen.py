@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from appliance.config import Config, QualityConfig
-from appliance.domain import NOT_VALIDATED_NOTICE, Capture, Exam, Eye
+from appliance.config import Config
+from appliance.domain import Capture, Eye
 from appliance.errors import ExamInputError
 from appliance.runtime import open_appliance
 from appliance.summary import exam_summary
@@ -31,10 +31,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
     captures = [_read_capture(Eye.RIGHT, p) for p in args.right] + [_read_capture(Eye.LEFT, p) for p in args.left]
     with open_appliance(config, actor=args.operator) as box:
         exam = box.pipeline.screen(args.patient_id, captures, operator=args.operator)
-        if args.json:
-            print(json.dumps(exam_summary(exam, config.quality), indent=2))
-        else:
-            print(format_exam(exam, config.quality))
+        summary = exam_summary(exam, config.quality)
+        print(json.dumps(summary, indent=2) if args.json else format_exam(summary))
         box.store.record_audit("result_shown", actor=args.operator, exam_id=exam.exam_id,
                                detail={"outcome": exam.result.outcome.value, "via": "cli"})
     return 0
@@ -49,26 +47,31 @@ def _read_capture(eye: Eye, path: Path) -> Capture:
     return Capture(eye=eye, image=data, source=f"file:{path}")
 
 
-def format_exam(exam: Exam, quality_thresholds: QualityConfig) -> str:
-    """The exam as an operator reads it on a terminal."""
-    result = exam.result
+def format_exam(summary: dict[str, Any]) -> str:
+    """The exam summary (appliance.summary.exam_summary) as an operator reads it on a terminal."""
     lines = [
-        f"Exam {exam.exam_id}  patient {exam.patient_id}",
-        f"Outcome: {result.outcome.value} — {result.message}",
+        f"Exam {summary['exam_id']}  patient {summary['patient_id']}",
+        f"Outcome: {summary['outcome']} — {summary['message']}",
     ]
-    for eye, score in result.eye_scores.items():
+    for eye, score in summary["eye_scores"].items():
         shown = "no gradable image" if score is None else f"score {score:.3f}"
-        lines.append(f"  {eye.value} eye: {shown}")
+        lines.append(f"  {eye} eye: {shown}")
+    for eye, advice in summary["retake"].items():
+        lines.append(f"  {eye} eye, next step: {advice['message']}")
     lines.append("Images:")
-    for image in exam.images:
-        verdict = "quality passed" if image.quality.passed else (
-            f"quality FAILED [{', '.join(image.quality.reason_codes)}] {image.quality.operator_message}")
-        shown_score = "" if image.prediction is None else f", score {image.prediction.score:.3f}"
-        lines.append(f"  {image.capture.eye.value}: {image.capture.source}: {verdict}{shown_score}")
-    model = exam.model
-    lines.append(f"Model: {model.name} {model.version} ({model.runner}) sha256 {model.sha256}")
-    lines.append(f"Thresholds: referable if score >= {result.threshold:.3f}")
-    gate = ", ".join(f"{key}={value}" for key, value in asdict(quality_thresholds).items())
+    for image in summary["images"]:
+        quality = image["quality"]
+        verdict = "quality passed" if quality["passed"] else (
+            f"quality FAILED [{', '.join(quality['reason_codes'])}] {quality['message']}")
+        shown_score = "" if image["score"] is None else f", score {image['score']:.3f}"
+        lines.append(f"  {image['eye']}: {image['source']}: {verdict}{shown_score}; "
+                     f"field {image['detected_field']}")
+    model = summary["model"]
+    lines.append(f"Model: {model['name']} {model['version']} ({model['runner']}) sha256 {model['sha256']}")
+    thresholds = summary["thresholds"]
+    lines.append(f"Thresholds: referable if score >= {thresholds['referable']:.3f}")
+    gate = ", ".join(f"{key}={value}" for key, value in thresholds["quality"].items()
+                     if isinstance(value, (int, float, str)))
     lines.append(f"Quality gate: {gate}")
-    lines.append(NOT_VALIDATED_NOTICE)
+    lines.append(summary["notice"])
     return "\n".join(lines)

@@ -18,8 +18,11 @@ function showResult(exam) {
   document.getElementById("outcome").textContent = exam.outcome.replace("_", " ");
   document.getElementById("outcome-message").textContent = exam.message;
   const eyes = document.getElementById("eyes");
-  eyes.replaceChildren(...Object.entries(exam.eye_scores).map(([eye, score]) =>
-    text("li", `${eye} eye: ${score === null ? "no gradable image" : "score " + score.toFixed(3)}`)));
+  eyes.replaceChildren(...Object.entries(exam.eye_scores).map(([eye, score]) => {
+    const advice = exam.retake[eye];
+    const next = advice ? ` — next: ${advice.message}` : "";
+    return text("li", `${eye} eye: ${score === null ? "no gradable image" : "score " + score.toFixed(3)}${next}`);
+  }));
   const images = document.getElementById("images");
   images.replaceChildren(...exam.images.map((image) => {
     const figure = document.createElement("figure");
@@ -27,7 +30,8 @@ function showResult(exam) {
     img.src = `/api/images/${image.sha256}`;
     img.alt = `${image.eye} eye photo`;
     const q = image.quality;
-    const caption = q.passed ? `${image.eye}: quality passed` : `${image.eye}: retake — ${q.message}`;
+    const field = image.detected_field === "unknown" ? "" : ` (${image.detected_field}-centred)`;
+    const caption = q.passed ? `${image.eye}${field}: quality passed` : `${image.eye}: retake — ${q.message}`;
     figure.append(img, text("figcaption", caption, q.passed ? "passed" : "failed"));
     return figure;
   }));
