@@ -91,20 +91,26 @@ def compare(labels: Labels, fp32: Scores, int8: Scores, threshold: float) -> Par
     )
 
 
-def best(results: Sequence[Parity]) -> int:
-    """Index of the variant to ship: one that meets both targets first, then the highest decision
-    agreement, then the smallest |ΔAUC|, then the smallest largest score difference.
+def best(results: Sequence[Parity], costs: Sequence[int] | None = None) -> int:
+    """Index of the variant to ship.
+
+    Variants that meet both targets come first and, among them, the lowest `cost` (e.g. the number of
+    layers left in float: slower on the device); then the highest decision agreement, the smallest
+    |ΔAUC| and the smallest largest score difference.
 
     Raises:
-        ValueError: `results` is empty.
+        ValueError: `results` is empty or `costs` is not one per result.
     """
     if not results:
         raise ValueError("no parity results to choose from")
+    costs = list(costs) if costs is not None else [0] * len(results)
+    if len(costs) != len(results):
+        raise ValueError(f"need one cost per result, got {len(costs)} for {len(results)}")
 
-    def key(i: int) -> tuple[bool, float, float, float]:
+    def key(i: int) -> tuple[bool, int, float, float, float]:
         p = results[i]
         auc = abs(p.auc_diff) if not math.isnan(p.auc_diff) else math.inf
-        return (not p.meets_targets, -p.agreement, auc, p.max_abs_diff)
+        return (not p.meets_targets, costs[i] if p.meets_targets else 0, -p.agreement, auc, p.max_abs_diff)
 
     return min(range(len(results)), key=key)
 

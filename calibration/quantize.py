@@ -13,6 +13,12 @@ TensorRT's explicit-quantization path (8.6 and 10.x) wants:
 The classifier head (its Gemm/MatMul) and the final Sigmoid/Softmax may stay in float
 (`float_head`): an int8 probability would have a resolution of 1/127, coarse at a threshold.
 
+Placement (`placement`): "inputs" (the default) follows TensorRT's Q/DQ placement advice: quantize
+the inputs of weighted ops (Conv, Gemm, MatMul) and of the residual Add, never their outputs; the
+engine then fuses Conv + activation and requantizes once, at the next layer's input. "all" is
+onnxruntime's default (every supported op's inputs and outputs), which quantizes a Conv's output
+and then its Clip's output again: two roundings per layer where TensorRT would make one.
+
 Calibration is chunked (quantize_static's `CalibStridedMinMax`, which works for every method) so
 the intermediate activations of only a few batches are held at once, and the ranges are cached per
 method so a second variant (head in float or not) reuses them without another pass.
@@ -47,38 +53,72 @@ _HEAD_PASS_THROUGH = {"Sigmoid", "Softmax", "Flatten", "Reshape", "Squeeze", "Un
                       "Transpose"}
 _HEAD_LINEAR = {"Gemm", "MatMul"}
 _HEAD_ACTIVATIONS = {"Sigmoid", "Softmax"}
+#: Op types whose inputs (only) get Q/DQ under placement "inputs": the weighted ops and the residual Add.
+_INPUT_ONLY_OPS = {"Conv", "Gemm", "MatMul", "Add"}
+PLACEMENTS = ("inputs", "all")
 #: Ops whose input 1 is a weight that must be quantized per channel, and the channel axis of that weight.
 _WEIGHT_AXIS = {"Conv": 0, "ConvTranspose": 1}
 
 
 @dataclass(frozen=True)
 class QuantizeOptions:
-    """How to quantize. `method`: a key of METHODS. `float_head`: keep the classifier head in float.
+    """One quantized variant.
 
-    `chunk`: reader items (batches) per calibration chunk; bounds the activations held in memory.
-    `percentile`: for the percentile method, the share (0..100) of |activation| values kept in range.
+    method: a key of METHODS. float_head: keep the classifier head (Gemm/MatMul + Sigmoid) in float.
+    placement: "inputs" or "all" (see the module docstring). float_convs: keep the first N Convs in
+    float. float_depthwise: keep every depthwise Conv in float (few weights per channel make them the
+    most sensitive to rounding; they are a few per cent of the compute). bias_correction: cancel the
+    weights' rounding bias (calibration.bias; applied by the caller, which has the photos).
+    chunk: reader items (batches) per calibration chunk, bounding the activations held in memory.
+    percentile: for the percentile method, the share (0..100) of |activation| values kept in range.
     """
 
     method: str = "minmax"
     float_head: bool = True
-    pre_process: bool = True
+    placement: str = "inputs"
+    float_convs: int = 0
+    float_depthwise: bool = False
+    bias_correction: bool = True
     chunk: int = 8
     percentile: float = 99.999
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {sorted(METHODS)}, not {self.method!r}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, not {self.placement!r}")
+        if self.float_convs < 0:
+            raise ValueError(f"float_convs must be >= 0, got {self.float_convs}")
         if self.chunk < 1 or not 0.0 < self.percentile <= 100.0:
             raise ValueError(f"need chunk >= 1 and 0 < percentile <= 100, got {self.chunk}, {self.percentile}")
 
     @property
     def label(self) -> str:
-        """E.g. "minmax, head float"."""
-        return f"{self.method}, head {'float' if self.float_head else 'int8'}"
+        """E.g. "minmax, head float, bias corrected" (the parts that differ from full int8 are named)."""
+        parts = [self.method, f"head {'float' if self.float_head else 'int8'}"]
+        if self.float_convs:
+            parts.append(f"first {self.float_convs} convs float")
+        if self.float_depthwise:
+            parts.append("depthwise float")
+        parts.append("bias corrected" if self.bias_correction else "no bias correction")
+        if self.placement != "inputs":
+            parts.append("Q/DQ everywhere")
+        return ", ".join(parts)
+
+    @property
+    def ranges_key(self) -> str:
+        """What the calibrated ranges depend on (method, placement, percentile): one cache file each."""
+        suffix = f"-p{self.percentile:g}" if self.method == "percentile" else ""
+        return f"{self.method}-{self.placement}{suffix}"
+
+    @property
+    def op_types(self) -> list[str] | None:
+        """quantize_static's op_types_to_quantize (None: onnxruntime's default, every supported op)."""
+        return sorted(_INPUT_ONLY_OPS) if self.placement == "inputs" else None
 
     def extra_options(self, chunk_stride: int) -> dict[str, Any]:
         """quantize_static's extra_options for TensorRT's form (see the module docstring)."""
-        return {
+        options: dict[str, Any] = {
             "ActivationSymmetric": True,
             "WeightSymmetric": True,
             "QuantizeBias": False,
@@ -88,6 +128,9 @@ class QuantizeOptions:
             "CalibPercentile": self.percentile,
             "CalibStridedMinMax": chunk_stride,
         }
+        if self.placement == "inputs":
+            options["OpTypesToExcludeOutputQuantization"] = sorted(_INPUT_ONLY_OPS)
+        return options
 
 
 def prepare(fp32_model: Path, out: Path, *, pre_process: bool = True) -> Path:
@@ -143,6 +186,24 @@ def head_nodes(model: onnx.ModelProto) -> list[str]:
     return [n.name for n in chain if n.op_type in _HEAD_ACTIVATIONS]
 
 
+def leading_convs(model: onnx.ModelProto, count: int) -> list[str]:
+    """Names of the first `count` Conv nodes in graph (topological) order: the stem, where a rounding
+    error travels through the whole network and few channels per layer leave nothing to average it out."""
+    return [n.name for n in model.graph.node if n.op_type == "Conv"][:count]
+
+
+def depthwise_convs(model: onnx.ModelProto) -> list[str]:
+    """Names of the depthwise Conv nodes (one input channel per group, more than one group)."""
+    inits = {i.name: i for i in model.graph.initializer}
+    out = []
+    for node in model.graph.node:
+        group = next((int(a.i) for a in node.attribute if a.name == "group"), 1)
+        weight = inits.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
+        if weight is not None and group > 1 and len(weight.dims) > 1 and weight.dims[1] == 1:
+            out.append(node.name)
+    return out
+
+
 def quantize(prepared: Path, out: Path, reader: SquaresReader, options: QuantizeOptions,
              cache_dir: Path) -> list[str]:
     """Calibrate (or reuse `cache_dir`'s ranges for this method) and write the Q/DQ model to `out`.
@@ -154,11 +215,14 @@ def quantize(prepared: Path, out: Path, reader: SquaresReader, options: Quantize
     """
     model = onnx.load(str(prepared))
     excluded = head_nodes(model) if options.float_head else []
-    cache = cache_dir / f"ranges-{options.method}.json"
+    excluded += leading_convs(model, options.float_convs)
+    excluded += [name for name in depthwise_convs(model) if name not in excluded] if options.float_depthwise else []
+    cache = cache_dir / f"ranges-{options.ranges_key}.json"
     reader.rewind()
     try:
         quantize_static(
             str(prepared), str(out), calibration_data_reader=reader, quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=options.op_types,
             per_channel=True, reduce_range=False,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             nodes_to_exclude=excluded, calibrate_method=METHODS[options.method],

@@ -100,7 +100,8 @@ class SquaresReader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime
         self.batch_size = batch_size
         self._items = -(-len(squares) // batch_size)
         self._next, self._end = 0, self._items
-        self._bar = tqdm(total=len(squares), desc=desc, unit="img", mininterval=1.0, disable=not progress)
+        self._desc, self._progress = desc, progress
+        self._bar: tqdm[None] | None = None  # opened by the first batch of a pass: a cached pass shows none
 
     def __len__(self) -> int:
         return self._items
@@ -112,7 +113,7 @@ class SquaresReader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime
     def rewind(self) -> None:
         """Start again from the first item (a fresh pass, e.g. for a second calibration method)."""
         self._next, self._end = 0, self._items
-        self._bar.reset()
+        self.close()
 
     def get_next(self) -> dict[str, Batch] | None:
         if self._next >= self._end:
@@ -120,12 +121,17 @@ class SquaresReader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime
         start = self._next * self.batch_size
         chunk = self.squares[start:start + self.batch_size]
         self._next += 1
+        if self._bar is None:
+            self._bar = tqdm(total=len(self.squares), desc=self._desc, unit="img", mininterval=1.0,
+                             disable=not self._progress)
         self._bar.update(len(chunk))
         return {self.input_name: batch_tensor(chunk, self.spec)}
 
     def close(self) -> None:
-        """Close the progress bar."""
-        self._bar.close()
+        """Close the progress bar of the current pass, if any."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 def chunk_items(items: int, most: int = 8) -> int:

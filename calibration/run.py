@@ -1,12 +1,13 @@
-"""The whole calibration: select photos, quantize each variant, compare on the test split, ship the best.
+"""The whole calibration: select photos, quantize each variant, compare, ship the best, report.
 
-    appliance calibrate [--method minmax|entropy|percentile|all] [--head float|int8|both] ...
+    appliance calibrate [--method minmax|entropy|percentile|all] ...
 
-Steps: (1) the FP32 manifest is loaded and its model hashed; (2) `count` stratified TRAIN photos
-are chosen and their list written; (3) they are decoded the appliance's way; (4) every requested
-(method x head) variant is quantized, calibration ranges being computed once per method; (5) the
-FP32 model and each variant score the TEST split; (6) the best variant (calibration.parity.best) is
-written beside the FP32 model with its manifest, and the parity report is written and printed.
+Steps: (1) the FP32 manifest is loaded and its model hashed; (2) `count` stratified TRAIN photos are
+chosen and their list written; (3) they are decoded the appliance's way; (4) every variant is
+quantized (calibrated ranges computed once per method; the FP32 layer means for bias correction once
+for all); (5) the FP32 model and each variant score the VALIDATION split, where the variant to ship
+is chosen (calibration.parity.best), and the TEST split, where parity is reported; (6) the chosen
+variant is written beside the FP32 model with its manifest, and the report is written.
 Rerunning after the FP32 model changes is this same one command.
 """
 
@@ -17,9 +18,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +32,29 @@ from tqdm import tqdm
 from appliance.inference.manifest import ModelManifest, load_manifest, sha256_file
 from appliance.inference.preprocess import InputSpec
 from calibration import images as img
+from calibration.bias import Means, correct_biases, input_means, layer_inputs
 from calibration.errors import CalibrationError
 from calibration.manifest import TomlValue, manifest_text, write_manifest
 from calibration.parity import Parity, best, compare, summary_line
-from calibration.quantize import QdqSummary, QuantizeOptions, check_qdq, describe, prepare, quantize
-from calibration.reader import Loaded, SquaresReader, batch_tensor, load_squares
+from calibration.quantize import METHODS, QuantizeOptions, check_qdq, describe, prepare, quantize
+from calibration.reader import SquaresReader, batch_tensor, load_squares
 from calibration.report import Candidate, TestSet, render_report
 
 Progress = Callable[[str], None]
+
+
+def standard_variants(methods: Sequence[str], *, ablations: bool = True) -> tuple[QuantizeOptions, ...]:
+    """The comparison `appliance calibrate` runs by default.
+
+    Each method, fully int8 and with the depthwise convs in float (head in float, bias corrected);
+    with `ablations`, for the first method also the head quantized and the bias left uncorrected,
+    so the report shows what those two choices are worth.
+    """
+    out = [QuantizeOptions(method=m, float_depthwise=dw) for m in methods for dw in (False, True)]
+    if ablations and methods:
+        out += [QuantizeOptions(method=methods[0], float_head=False),
+                QuantizeOptions(method=methods[0], bias_correction=False)]
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -48,13 +64,12 @@ class Request:
     fp32_manifest: Path
     out: Path
     data_dir: Path
-    methods: tuple[str, ...] = ("minmax",)
-    float_heads: tuple[bool, ...] = (True,)
+    variants: tuple[QuantizeOptions, ...] = (QuantizeOptions(),)
     count: int = 300
     seed: int = 0
     batch_size: int = 4
     parity: bool = True
-    test_limit: int | None = None
+    eval_limit: int | None = None
     threads: int = 2
     command: str = "appliance calibrate"
     list_path: Path | None = None
@@ -80,13 +95,12 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def _session(model: Path | bytes, threads: int) -> ort.InferenceSession:
+def _session(model: Path, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def score(model: Path, fp32: ModelManifest, squares: npt.NDArray[np.uint8], *, threads: int = 2,
@@ -103,18 +117,23 @@ def score(model: Path, fp32: ModelManifest, squares: npt.NDArray[np.uint8], *, t
     return np.concatenate(out)
 
 
-def load_test_set(data_dir: Path, spec: InputSpec, limit: int | None) -> TestSet:
-    """The TEST split (EyeQ rejects excluded), decoded the appliance's way; unusable photos skipped."""
-    examples = img.eligible(img.load_examples(data_dir), "test")
-    if limit is not None:
-        examples = examples[:: max(1, len(examples) // limit)][:limit]
+def load_split(data_dir: Path, split: str, spec: InputSpec, limit: int | None) -> TestSet:
+    """A split's photos (EyeQ rejects excluded), decoded the appliance's way; unusable photos skipped.
+
+    With `limit`, at most that many evenly spaced photos (a quicker, noisier estimate).
+    """
+    examples = img.eligible(img.load_examples(data_dir), split)
+    if limit is not None and len(examples) > limit:
+        picks = np.linspace(0, len(examples) - 1, limit).round().astype(int)
+        examples = [examples[i] for i in sorted(set(picks.tolist()))]
     if not examples:
-        raise CalibrationError(f"The development set at {data_dir} has no test-split photo to judge parity on.")
-    loaded: Loaded = load_squares([data_dir / e.file for e in examples], spec, strict=False, desc="test split")
+        raise CalibrationError(f"The development set at {data_dir} has no {split}-split photo to judge parity on.")
+    loaded = load_squares([data_dir / e.file for e in examples], spec, strict=False, desc=f"{split} split")
     kept = [examples[i] for i in loaded.kept]
     return TestSet(
         squares=loaded.squares, labels=np.array([e.referable for e in kept], np.float32),
         natural=np.array([e.natural for e in kept], bool), skipped=loaded.skipped, limited=limit is not None,
+        split=split,
     )
 
 
@@ -135,6 +154,27 @@ def _replace_file(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def _make_variant(options: QuantizeOptions, prepared: Path, reader: SquaresReader, tmp: Path, index: int,
+                  means: Callable[[], Means], progress: Progress) -> Candidate:
+    path = tmp / f"variant-{index}.onnx"
+    started = time.monotonic()
+    progress(f"quantizing: {options.label}")
+    with redirect_stdout(sys.stderr):  # onnxruntime's calibrators print() their progress
+        excluded = quantize(prepared, path, reader, options, tmp)
+    if options.bias_correction:
+        model = onnx.load(str(path))
+        layers = correct_biases(model, means())
+        onnx.save(model, str(path))
+        progress(f"  bias corrected in {layers} layers")
+    model = onnx.load(str(path))
+    summary = check_qdq(model)
+    convs = {n.name for n in model.graph.node if n.op_type == "Conv"}
+    seconds = time.monotonic() - started
+    progress(f"  {describe(summary, excluded)} ({seconds:.0f} s)")
+    return Candidate(options=options, path=path, excluded=excluded, summary=summary, seconds=seconds,
+                     float_convs=sum(name in convs for name in excluded))
+
+
 def calibrate(req: Request, progress: Progress = print) -> Outcome:
     """Run the whole calibration (see the module docstring) and return what was shipped.
 
@@ -142,9 +182,9 @@ def calibrate(req: Request, progress: Progress = print) -> Outcome:
         CalibrationError: the FP32 model, the data or a quantized variant is unusable.
         ManifestError, ModelIntegrityError: the FP32 manifest is invalid or its model altered.
     """
-    if req.count < 1 or req.batch_size < 1 or not req.methods or not req.float_heads:
-        raise CalibrationError("Calibration needs --count >= 1, a batch size >= 1, a method and a head choice.")
-    if not req.parity and len(req.methods) * len(req.float_heads) > 1:
+    if req.count < 1 or req.batch_size < 1 or not req.variants:
+        raise CalibrationError("Calibration needs --count >= 1, a batch size >= 1 and at least one variant.")
+    if not req.parity and len(req.variants) > 1:
         raise CalibrationError("Comparing variants needs the parity run; drop --no-parity or ask for one variant.")
     fp32 = load_manifest(req.fp32_manifest)
     progress(f"FP32 model {fp32.name} {fp32.version} ({fp32.model_path.name}), input {fp32.input.size} px, "
@@ -156,14 +196,14 @@ def calibrate(req: Request, progress: Progress = print) -> Outcome:
     except ValueError as exc:
         raise CalibrationError(f"Cannot choose {req.count} calibration photos: {exc}.") from exc
     strata = img.strata_counts(chosen)
+    described = ", ".join(f"{k} {v}" for k, v in strata.items())
     header = [
         f"INT8 calibration photos: {len(chosen)} from the TRAIN split of the fundus development set,",
         "paths relative to that set's folder (FUNDUS_DATA_DIR, by default ../shared/data/fundus).",
         f"EyeQ 'reject' excluded; stratified by referable x source, equal quotas; seed {req.seed}.",
-        ", ".join(f"{k} {v}" for k, v in strata.items()),
+        described,
     ]
     list_sha = img.write_list(req.list_file, [e.file for e in chosen], header)
-    described = ", ".join(f"{k} {v}" for k, v in strata.items())
     progress(f"calibration list {req.list_file} ({len(chosen)} photos: {described})")
     calib = load_squares([req.data_dir / e.file for e in chosen], fp32.input, desc="calibration photos")
 
@@ -171,34 +211,30 @@ def calibrate(req: Request, progress: Progress = print) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp_name:
         tmp = Path(tmp_name)
         prepared = prepare(fp32.model_path, tmp / "prepared.onnx")
+        cached: list[Means] = []
+
+        def means() -> Means:  # the FP32 layer-input means, computed on first use, shared by all variants
+            if not cached:
+                model = onnx.load(str(prepared))
+                progress("measuring the FP32 layer inputs for bias correction")
+                cached.append(input_means(model, layer_inputs(model), calib.squares, fp32.input, fp32.input_name,
+                                          threads=req.threads))
+            return cached[0]
+
         reader = SquaresReader(fp32.input_name, calib.squares, fp32.input, batch_size=req.batch_size)
         try:
-            for method in req.methods:
-                for float_head in req.float_heads:
-                    options = QuantizeOptions(method=method, float_head=float_head)
-                    path = tmp / f"int8-{method}-{'floathead' if float_head else 'int8head'}.onnx"
-                    started = time.monotonic()
-                    progress(f"quantizing: {options.label}")
-                    with redirect_stdout(sys.stderr):  # onnxruntime's calibrators print() their progress
-                        excluded = quantize(prepared, path, reader, options, tmp)
-                    summary: QdqSummary = check_qdq(onnx.load(str(path)))
-                    progress(f"  {describe(summary, excluded)} ({time.monotonic() - started:.0f} s)")
-                    candidates.append(Candidate(options=options, path=path, excluded=excluded, summary=summary,
-                                                seconds=time.monotonic() - started))
+            for i, options in enumerate(req.variants):
+                candidates.append(_make_variant(options, prepared, reader, tmp, i, means, progress))
         finally:
             reader.close()
 
         test: TestSet | None = None
+        shipped = 0
         if req.parity:
-            test = load_test_set(req.data_dir, fp32.input, req.test_limit)
-            fp32_scores = score(fp32.model_path, fp32, test.squares, threads=req.threads, desc="FP32 on test")
-            for c in candidates:
-                int8_scores = score(c.path, fp32, test.squares, threads=req.threads, desc=f"INT8 {c.options.label}")
-                c.parity, c.by_source = parity_of(test, fp32_scores, int8_scores, fp32.threshold)
-                progress(f"  {c.options.label}: {summary_line(c.parity)}")
-        shipped = best([c.parity for c in candidates if c.parity is not None]) if req.parity else 0
+            test = _judge(req, fp32, candidates, progress)
+            shipped = best([c.selection for c in candidates if c.selection is not None],
+                           [c.float_convs for c in candidates])
         chosen_c = candidates[shipped]
-
         onnx_path = req.out.with_name(req.out.name + ".onnx")
         manifest_path = req.out.with_name(req.out.name + ".toml")
         onnx_path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,6 +252,25 @@ def calibrate(req: Request, progress: Progress = print) -> Outcome:
     return Outcome(manifest=manifest, candidates=candidates, shipped=shipped, report=req.report_file)
 
 
+def _judge(req: Request, fp32: ModelManifest, candidates: list[Candidate], progress: Progress) -> TestSet:
+    """Score the FP32 model and every variant on the validation (choice) and test (report) splits."""
+    test = TestSet(np.empty((0,), np.uint8), np.empty(0, np.float32), np.empty(0, bool))
+    for split in ("val", "test"):
+        data = load_split(req.data_dir, split, fp32.input, req.eval_limit)
+        fp32_scores = score(fp32.model_path, fp32, data.squares, threads=req.threads, desc=f"FP32 on {split}")
+        for c in candidates:
+            int8_scores = score(c.path, fp32, data.squares, threads=req.threads, desc=f"INT8 on {split}")
+            overall, by_source = parity_of(data, fp32_scores, int8_scores, fp32.threshold)
+            if split == "val":
+                c.selection = overall
+            else:
+                c.parity, c.by_source = overall, by_source
+            progress(f"  {split}: {c.options.label}: {summary_line(overall)}")
+        if split == "test":
+            test = replace(data, squares=np.empty((0,), np.uint8))  # the report needs counts, not pixels
+    return test
+
+
 def _rel(path: Path, start: Path) -> str:
     try:
         return os.path.relpath(path, start)
@@ -225,23 +280,30 @@ def _rel(path: Path, start: Path) -> str:
 
 def _training_fields(req: Request, fp32: ModelManifest, c: Candidate, images: int, list_sha: str,
                      manifest_path: Path) -> dict[str, TomlValue]:
+    o = c.options
     fields: dict[str, TomlValue] = {
         "precision": "int8",
         "quantization": "onnxruntime quantize_static, QDQ, symmetric int8 activations and weights (zero points 0), "
-                        "per-channel weights (float behind a Q/DQ pair), float biases",
+                        "per-channel weights (float behind a Q/DQ pair), float biases, Q/DQ "
+                        + ("on the inputs of Conv/Gemm/MatMul/Add" if o.placement == "inputs"
+                           else "on every supported op"),
         "onnxruntime": ort.__version__,
-        "calibration_method": c.options.method,
+        "calibration_method": o.method,
         "calibration_images": images,
         "calibration_split": "train",
         "calibration_seed": req.seed,
         "calibration_list": _rel(req.list_file, manifest_path.parent),
         "calibration_list_sha256": list_sha,
+        "bias_correction": o.bias_correction,
         "float_nodes": list(c.excluded),
+        "variant": o.label,
         "fp32_manifest": _rel(req.fp32_manifest, manifest_path.parent),
         "fp32_name": fp32.name,
         "fp32_version": fp32.version,
         "fp32_sha256": fp32.sha256,
     }
+    if o.method == "percentile":
+        fields["calibration_percentile"] = o.percentile
     for key in ("data", "split"):
         value = fp32.training.get(key)
         if isinstance(value, str):
@@ -264,9 +326,9 @@ def _training_fields(req: Request, fp32: ModelManifest, c: Candidate, images: in
 
 
 def parity_only(fp32_manifest: Path, int8_manifest: Path, data_dir: Path, report_file: Path, *,
-                test_limit: int | None = None, threads: int = 2, command: str = "appliance calibrate --parity-only",
-                progress: Progress = print) -> Parity:
-    """Recompute the parity of an existing INT8 model against its FP32 model; rewrite the report.
+                eval_limit: int | None = None, threads: int = 2,
+                command: str = "appliance calibrate --parity-only", progress: Progress = print) -> Parity:
+    """Recompute the test-split parity of an existing INT8 model against its FP32 model; rewrite the report.
 
     Raises:
         CalibrationError: the INT8 model is not a Q/DQ model or was made from another FP32 model.
@@ -280,17 +342,18 @@ def parity_only(fp32_manifest: Path, int8_manifest: Path, data_dir: Path, report
             f"{fp32.sha256}); run `appliance calibrate` again.",
         )
     summary = check_qdq(onnx.load(str(int8.model_path)))
-    test = load_test_set(data_dir, fp32.input, test_limit)
+    test = load_split(data_dir, "test", fp32.input, eval_limit)
     fp32_scores = score(fp32.model_path, fp32, test.squares, threads=threads, desc="FP32 on test")
     int8_scores = score(int8.model_path, fp32, test.squares, threads=threads, desc="INT8 on test")
     overall, by_source = parity_of(test, fp32_scores, int8_scores, fp32.threshold)
     method = str(int8.training.get("calibration_method", "minmax"))
     float_nodes = int8.training.get("float_nodes", [])
     excluded = [str(n) for n in float_nodes] if isinstance(float_nodes, list) else []
-    candidate = Candidate(options=QuantizeOptions(method=method if method in ("minmax", "entropy", "percentile")
-                                                  else "minmax", float_head=bool(excluded)),
-                          path=int8.model_path, excluded=excluded, summary=summary, seconds=float("nan"),
-                          parity=overall, by_source=by_source)
+    options = QuantizeOptions(method=method if method in METHODS else "minmax",
+                              bias_correction=bool(int8.training.get("bias_correction", False)))
+    candidate = Candidate(options=options, path=int8.model_path, excluded=excluded, summary=summary,
+                          seconds=float("nan"), parity=overall, by_source=by_source,
+                          label=str(int8.training.get("variant", options.label)))
     list_name = str(int8.training.get("calibration_list", ""))
     report = render_report(
         fp32=fp32, int8=int8, candidates=[candidate], shipped=0, test=test, strata=None,
@@ -305,9 +368,4 @@ def parity_only(fp32_manifest: Path, int8_manifest: Path, data_dir: Path, report
 
 def methods_for(choice: str) -> tuple[str, ...]:
     """`--method` value -> methods to run ("all" -> the three)."""
-    return ("minmax", "entropy", "percentile") if choice == "all" else (choice,)
-
-
-def heads_for(choice: str) -> tuple[bool, ...]:
-    """`--head` value -> float_head variants ("both" -> float first, then int8)."""
-    return {"float": (True,), "int8": (False,), "both": (True, False)}[choice]
+    return tuple(METHODS) if choice == "all" else (choice,)

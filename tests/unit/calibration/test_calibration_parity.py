@@ -72,3 +72,13 @@ def test_table_and_summary_state_the_figures_and_the_verdict() -> None:
     assert lines[0].startswith("| variant |") and "| minmax, head float | 8 |" in lines[2]
     assert "87.5 %" in lines[2] and "agreement missed" in lines[2]
     assert "MISSED" in summary_line(p) and "0.1500" in summary_line(p)
+
+
+def test_among_variants_meeting_the_targets_the_cheapest_is_shipped() -> None:
+    exact = compare(LABELS, FP32, FP32.copy(), 0.5)
+    close = compare(LABELS, FP32, FP32 + 0.001, 0.5)
+    flipped = compare(LABELS, FP32, FP32 + np.array([0, 0, 0.15, 0, 0, 0, 0, 0]), 0.5)
+    assert best([exact, close], costs=[17, 0]) == 1  # both meet the targets: fewer float layers wins
+    assert best([flipped, exact], costs=[0, 17]) == 1  # a variant missing the targets is never preferred
+    with pytest.raises(ValueError, match="one cost per result"):
+        best([exact], costs=[1, 2])

@@ -13,7 +13,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 from appliance.inference.preprocess import InputSpec
 from calibration.errors import CalibrationError
-from calibration.quantize import QuantizeOptions, check_qdq, head_nodes, prepare, quantize
+from calibration.quantize import (
+    QuantizeOptions,
+    check_qdq,
+    depthwise_convs,
+    head_nodes,
+    leading_convs,
+    prepare,
+    quantize,
+)
 from calibration.reader import SquaresReader, batch_tensor
 
 SPEC = InputSpec(size=SIZE)
@@ -127,3 +135,20 @@ def test_check_qdq_refuses_what_tensorrt_would_not_take(graph: onnx.ModelProto, 
 def test_a_float_model_is_not_a_qdq_model(tiny_model: Path) -> None:
     with pytest.raises(CalibrationError, match="no QuantizeLinear"):
         check_qdq(onnx.load(str(tiny_model)))
+
+
+def test_stem_and_depthwise_convs_are_found(tiny_model: Path) -> None:
+    model = onnx.load(str(tiny_model))
+    assert leading_convs(model, 1) == ["/features/0/Conv"]
+    assert leading_convs(model, 5) == ["/features/0/Conv", "/features/1/Conv"]
+    assert depthwise_convs(model) == ["/features/1/Conv"]
+
+
+def test_a_depthwise_float_variant_leaves_that_conv_unquantized(tiny_model: Path, tmp_path: Path) -> None:
+    options = QuantizeOptions(method="minmax", float_depthwise=True)
+    model, excluded, _ = quantized(tiny_model, tmp_path, options)
+    assert "/features/1/Conv" in excluded
+    summary = check_qdq(model)
+    assert "/features/1/Conv" in summary.float_ops and "/features/0/Conv" not in summary.float_ops
+    assert summary.per_channel_weights == 1
+    assert options.label == "minmax, head float, depthwise float, bias corrected"

@@ -14,7 +14,7 @@ from appliance.inference.manifest import load_manifest
 from calibration.errors import CalibrationError
 from calibration.images import read_list
 from calibration.quantize import check_qdq
-from calibration.run import Request, calibrate, parity_only
+from calibration.run import Request, calibrate, parity_only, standard_variants
 from training.data import read_examples
 
 
@@ -23,11 +23,14 @@ def test_calibrate_compares_variants_and_ships_a_checked_int8_model(
 ) -> None:
     models = tiny_manifest.parent
     lines: list[str] = []
+    variants = standard_variants(("minmax", "percentile"))
     outcome = calibrate(Request(
         fp32_manifest=tiny_manifest, out=models / "dr-tiny-int8", data_dir=synthetic_devset,
-        methods=("minmax", "percentile"), float_heads=(True, False), count=16, command="appliance calibrate test",
+        variants=variants, count=16, command="appliance calibrate test",
     ), progress=lines.append)
-    assert len(outcome.candidates) == 4 and all(c.parity is not None for c in outcome.candidates)
+    assert [c.options for c in outcome.candidates] == list(variants) and len(variants) == 6
+    assert all(c.parity is not None and c.selection is not None for c in outcome.candidates)
+    assert [c.float_convs for c in outcome.candidates] == [0, 1, 0, 1, 0, 0]  # the tiny model has one depthwise
     int8 = load_manifest(models / "dr-tiny-int8.toml")  # hashes the model against the manifest
     assert int8.model_path == models / "dr-tiny-int8.onnx" and int8 == outcome.manifest
     check_qdq(onnx.load(str(int8.model_path)))
@@ -45,9 +48,14 @@ def test_calibrate_compares_variants_and_ships_a_checked_int8_model(
     shipped = outcome.candidates[outcome.shipped]
     assert int8.training["calibration_method"] == shipped.options.method
     assert int8.training["float_nodes"] == shipped.excluded
+    assert int8.training["bias_correction"] is shipped.options.bias_correction
     report = (models / "INT8_PARITY.md").read_text()
-    assert "| minmax, head float" in report and "| percentile, head int8" in report
-    assert f"{shipped.options.label} (shipped)" in report and int8.sha256 in report
+    for c in outcome.candidates:  # each variant in both tables, by name (" (shipped)" may follow)
+        assert report.count(f"| {c.name}") == 2, c.name
+    names = {c.name for c in outcome.candidates}
+    assert {"minmax, head int8, bias corrected", "minmax, head float, no bias correction",
+            "percentile, head float, depthwise float, bias corrected"} <= names
+    assert report.count(f"{shipped.name} (shipped)") == 2 and int8.sha256 in report  # validation and test tables
     assert any("shipped" in line for line in lines)
 
     again = parity_only(tiny_manifest, models / "dr-tiny-int8.toml", synthetic_devset, models / "INT8_PARITY.md",
@@ -72,12 +80,15 @@ def test_the_cli_runs_one_variant_and_prints_the_report(
 ) -> None:
     out = tiny_manifest.parent / "cli-int8"
     status = main(["calibrate", "--manifest", str(tiny_manifest), "--out", str(out), "--data-dir",
-                   str(synthetic_devset), "--count", "12", "--method", "entropy", "--head", "float"])
+                   str(synthetic_devset), "--count", "12", "--method", "entropy", "--head", "float",
+                   "--bias-correction", "off"])
     assert status == 0
     printed = capsys.readouterr().out
-    assert "# INT8 parity: cli-int8 vs dr-tiny (FP32)" in printed and "entropy, head float (shipped)" in printed
+    assert "# INT8 parity: cli-int8 vs dr-tiny (FP32)" in printed
+    assert "| entropy, head float, no bias correction (shipped) |" in printed
     manifest = load_manifest(out.with_name("cli-int8.toml"))
-    assert manifest.training["command"].startswith("appliance calibrate --method entropy --head float --count 12")
+    assert manifest.training["command"].startswith(
+        "appliance calibrate --method entropy --count 12 --seed 0 --head float --bias-correction off --manifest ")
 
 
 def test_the_cli_refuses_a_zero_count(capsys: pytest.CaptureFixture[str]) -> None:
