@@ -27,7 +27,7 @@ method so a second variant (head in float or not) reuses them without another pa
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,7 +337,31 @@ def _weight_shape(dq: onnx.NodeProto, consts: dict[str, np.ndarray[Any, Any]],
     raise CalibrationError(f"The quantized model's weight behind node {dq.name!r} is not a constant.")
 
 
-def describe(summary: QdqSummary, excluded: Iterable[str]) -> str:
-    """One line for the log and the report."""
+def describe(summary: QdqSummary, excluded: Sequence[str]) -> str:
+    """One line for the log and the report (float nodes named when few, counted when many)."""
+    names = list(excluded)
+    floats = ", ".join(names) if len(names) <= 3 else f"{len(names)} nodes ({', '.join(names[:2])}, ...)"
     return (f"{summary.quantize_nodes} Q / {summary.dequantize_nodes} DQ nodes, {summary.per_channel_weights} "
-            f"per-channel weights, opset {summary.opset}, float: {', '.join(excluded) or 'none'}")
+            f"per-channel weights, opset {summary.opset}, float: {floats or 'none'}")
+
+
+def conv_macs(model: onnx.ModelProto) -> dict[str, int]:
+    """Multiply-accumulates of every Conv node for one image, from ONNX shape inference (0 where unknown)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in [*inferred.graph.value_info, *inferred.graph.output]}
+    weights = {i.name: list(i.dims) for i in model.graph.initializer}
+    macs = {}
+    for node in model.graph.node:
+        if node.op_type == "Conv" and node.input[1] in weights:
+            w, out = weights[node.input[1]], shapes.get(node.output[0], [])
+            spatial = int(np.prod(out[2:])) if len(out) > 2 else 0
+            macs[node.name] = int(np.prod(w)) * spatial
+    return macs
+
+
+def float_share(macs: dict[str, int], excluded: Iterable[str]) -> float:
+    """Share (0..1) of the convolutions' multiply-accumulates left in float by `excluded`."""
+    total = sum(macs.values())
+    kept = set(excluded)
+    return sum(v for k, v in macs.items() if k in kept) / total if total else 0.0

@@ -39,6 +39,8 @@ class Candidate:
     summary: QdqSummary
     seconds: float
     float_convs: int = 0
+    #: Share (0..1) of the convolutions' multiply-accumulates left in float.
+    float_macs: float = 0.0
     #: Parity on the validation split (where the variant to ship is chosen) and on the test split.
     selection: Parity | None = None
     parity: Parity | None = None
@@ -99,13 +101,14 @@ def render_report(*, fp32: ModelManifest, int8: ModelManifest, candidates: Seque
                + ("; SUBSAMPLED (--eval-limit): not the full split" if test.limited else "") + ".")
 
     def rows(which: str) -> list[tuple[str, Parity]]:
-        return [(c.name + (" (shipped)" if i == shipped else ""), q) for i, c in enumerate(candidates)
-                if (q := c.selection if which == "val" else c.parity) is not None]
+        return [(f"{c.name}{' (shipped)' if i == shipped else ''} [{100 * c.float_macs:.0f} % float]", q)
+                for i, c in enumerate(candidates) if (q := c.selection if which == "val" else c.parity) is not None]
 
     if any(c.selection is not None for c in candidates):
         out += ["", "## Variants on the validation split (where the shipped one is chosen)", "", *table(rows("val")),
                 "", "Chosen on validation, never on test: a variant meeting both targets first and, among those, "
-                "the one with the fewest convolutions left in float (faster on the device); otherwise the "
+                "the one with the smallest share of convolution multiply-accumulates left in float ([N % float] "
+                "after each name; faster on the device); otherwise the "
                 "highest decision agreement, then the smallest |ΔAUC|, then the smallest largest score "
                 "difference. Calibration ranges are computed once per method and shared by its variants; "
                 "time per variant (quantization and bias correction): "

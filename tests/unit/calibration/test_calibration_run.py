@@ -28,9 +28,11 @@ def test_calibrate_compares_variants_and_ships_a_checked_int8_model(
         fp32_manifest=tiny_manifest, out=models / "dr-tiny-int8", data_dir=synthetic_devset,
         variants=variants, count=16, command="appliance calibrate test",
     ), progress=lines.append)
-    assert [c.options for c in outcome.candidates] == list(variants) and len(variants) == 6
+    assert [c.options for c in outcome.candidates] == list(variants) and len(variants) == 8
     assert all(c.parity is not None and c.selection is not None for c in outcome.candidates)
-    assert [c.float_convs for c in outcome.candidates] == [0, 1, 0, 1, 0, 0]  # the tiny model has one depthwise
+    # The tiny model has two convs, the second depthwise: fully int8, depthwise float, all float (stem).
+    assert [c.float_convs for c in outcome.candidates] == [0, 1, 2, 0, 1, 2, 0, 0]
+    assert [c.float_macs for c in outcome.candidates][:3] == [0.0, pytest.approx(8 / 32), 1.0]
     int8 = load_manifest(models / "dr-tiny-int8.toml")  # hashes the model against the manifest
     assert int8.model_path == models / "dr-tiny-int8.onnx" and int8 == outcome.manifest
     check_qdq(onnx.load(str(int8.model_path)))
@@ -85,7 +87,7 @@ def test_the_cli_runs_one_variant_and_prints_the_report(
     assert status == 0
     printed = capsys.readouterr().out
     assert "# INT8 parity: cli-int8 vs dr-tiny (FP32)" in printed
-    assert "| entropy, head float, no bias correction (shipped) |" in printed
+    assert "| entropy, head float, no bias correction (shipped) [0 % float] |" in printed
     manifest = load_manifest(out.with_name("cli-int8.toml"))
     assert manifest.training["command"].startswith(
         "appliance calibrate --method entropy --count 12 --seed 0 --head float --bias-correction off --manifest ")
