@@ -31,7 +31,7 @@ from appliance.inference.preprocess import InputSpec, to_tensor
 from training.card import write_card
 from training.data import SplitData, load_split
 from training.metrics import Operating, at_threshold, choose_threshold, roc_auc
-from training.nets import ProbabilityHead, referable_net
+from training.nets import ProbabilityHead, input_spec, make_net
 from training.train import scores, split_examples
 
 INPUT, OUTPUT, OPSET = "image", "referable_probability", 17
@@ -144,8 +144,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = report["config"]
     targs = argparse.Namespace(**{**config, "data_dir": Path(config["data_dir"]),
                                   "cache_dir": Path(config["cache_dir"])})
-    spec = InputSpec(size=targs.size, local_contrast=targs.local_contrast)
-    net = referable_net(None)
+    backbone = config.get("backbone", "mobilenet_v2")  # runs before --backbone existed were V2
+    spec = input_spec(backbone, targs.size, targs.local_contrast)
+    net = make_net(backbone, None)
     net.load_state_dict(best["model"])
     net.eval()
 

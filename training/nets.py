@@ -1,4 +1,4 @@
-"""MobileNetV2 in plain PyTorch, with torchvision's parameter names so ImageNet weights load strictly.
+"""MobileNetV2 in plain PyTorch, torchvision parameter names, so ImageNet weights load strictly.
 
 The network maps a normalised RGB batch [N, 3, S, S] to one logit per image; `ProbabilityHead`
 wraps it for export so the graph itself outputs the probability of referable DR.
@@ -11,8 +11,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-#: ImageNet-1k MobileNetV2 weights in torchvision's key layout (see that folder's README.md).
-PRETRAINED = Path("/work/shared/models/pretrained/mobilenet_v2_imagenet1k_tvlayout.pth")
+from appliance.inference.preprocess import InputSpec
+
+_WEIGHTS = Path("/work/shared/models/pretrained")
+#: ImageNet-1k weights in torchvision's key layout, per backbone (see that folder's README.md).
+PRETRAINED = {"mobilenet_v2": _WEIGHTS / "mobilenet_v2_imagenet1k_tvlayout.pth",
+              "mobilenet_v3_small": _WEIGHTS / "mobilenet_v3_small_imagenet1k_tvlayout.pth"}
+BACKBONES = tuple(PRETRAINED)
+#: Input normalisation (mean, std on 0..1 RGB) each backbone was pretrained with: ImageNet mean/std
+#: for the torchvision V2, [-1, 1] for the TensorFlow-trained V3-Small.
+NORMALISATION = {"mobilenet_v2": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+                 "mobilenet_v3_small": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
 
 # (expansion t, output channels c, repeats n, first stride s), as in the MobileNetV2 paper.
 _STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
@@ -66,7 +75,7 @@ class MobileNetV2(nn.Module):
         return logits
 
 
-def referable_net(pretrained: Path | None = PRETRAINED) -> MobileNetV2:
+def referable_net(pretrained: Path | None = PRETRAINED["mobilenet_v2"]) -> MobileNetV2:
     """MobileNetV2 with ImageNet features (loaded strictly) and a fresh 1-logit head.
 
     Args:
@@ -83,6 +92,27 @@ def referable_net(pretrained: Path | None = PRETRAINED) -> MobileNetV2:
     nn.init.zeros_(head.bias)
     net.classifier[1] = head
     return net
+
+
+def make_net(backbone: str, pretrained: Path | None) -> nn.Module:
+    """The 1-logit referable-DR network for `backbone` (one of BACKBONES).
+
+    Raises:
+        ValueError: unknown backbone. FileNotFoundError / RuntimeError: as `referable_net`.
+    """
+    if backbone == "mobilenet_v2":
+        return referable_net(pretrained)
+    if backbone == "mobilenet_v3_small":
+        from training.nets_v3 import referable_net_v3  # local: V2-only users need not load it
+
+        return referable_net_v3(pretrained)
+    raise ValueError(f"unknown backbone {backbone!r}; expected one of {BACKBONES}")
+
+
+def input_spec(backbone: str, size: int, local_contrast: bool) -> InputSpec:
+    """The appliance's InputSpec for `backbone` at `size` px (its own normalisation)."""
+    mean, std = NORMALISATION[backbone]
+    return InputSpec(size=size, mean=mean, std=std, local_contrast=local_contrast)
 
 
 class ProbabilityHead(nn.Module):

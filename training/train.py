@@ -1,10 +1,10 @@
-"""Fine-tune MobileNetV2 for referable DR (ICDR grade >= 2) on the dev set; CLI, resumable.
+"""Fine-tune MobileNetV2 or MobileNetV3-Small for referable DR (ICDR grade >= 2) on the dev set; CLI, resumable.
 
     python -m training.train --name ref224 --size 224 --epochs 6
 
-Writes under training/runs/<name>/: last.pt (resume point), best.pt (best validation AUC) and
-report.json (validation and test AUC, per source, counts). The test split is scored once, at the
-end, with the best-on-validation weights.
+Writes under training/runs/<name>/: last.pt (resume point), best.pt (best validation AUC),
+report.json (validation and test AUC, per source, counts) and val_logits_plain.npy. The test split
+is scored once, at the end, with the best-on-validation weights (never with --no-test).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from appliance.inference.preprocess import InputSpec
 from training.augment import augment, to_input
 from training.data import SPLITS, Example, SplitData, default_data_dir, load_split, read_examples, subsample
 from training.metrics import roc_auc
-from training.nets import PRETRAINED, referable_net
+from training.nets import BACKBONES, PRETRAINED, input_spec, make_net
 
 ROOT = Path(__file__).resolve().parent
 
@@ -38,7 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="dev set (labels.csv, images/)")
     p.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
     p.add_argument("--cache-dir", type=Path, default=ROOT / "cache")
-    p.add_argument("--pretrained", default=str(PRETRAINED), help="ImageNet state_dict, or 'none'")
+    p.add_argument("--backbone", choices=BACKBONES, default="mobilenet_v2",
+                   help="ImageNet-pretrained compact CNN (its own input normalisation is used)")
+    p.add_argument("--pretrained", default=None,
+                   help="ImageNet state_dict (default: the backbone's file in shared/models/pretrained), or 'none'")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--size", type=int, default=224, help="input side in pixels")
     p.add_argument("--local-contrast", action="store_true", help="Graham local-contrast normalisation")
@@ -50,6 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from <run>/last.pt")
+    p.add_argument("--no-test", action="store_true",
+                   help="never load or score the test split (ablation runs: test is not for selection)")
+    p.add_argument("--tta", action="store_true",
+                   help="also report validation/test AUC with horizontal-flip test-time augmentation")
     return p.parse_args(argv)
 
 
@@ -103,13 +110,26 @@ def train_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, da
 
 
 @torch.no_grad()
-def predict(net: torch.nn.Module, data: SplitData, spec: InputSpec,
-            batch: int = 64) -> npt.NDArray[np.float64]:
-    """Probability of referable DR per image (eval mode, no augmentation)."""
+def predict_logits(net: torch.nn.Module, data: SplitData, spec: InputSpec, batch: int = 64,
+                   tta: bool = False) -> npt.NDArray[np.float64]:
+    """Logit of referable DR per image (eval mode). `tta`: mean of the logits of the image and its
+    horizontal mirror (a fundus has no handedness that matters for DR; averaging logits, not
+    probabilities, keeps the result a logit that temperature scaling can rescale)."""
     net.eval()
-    out = [torch.sigmoid(net(to_input(torch.from_numpy(data.images[s:s + batch]), spec))).squeeze(1)
-           for s in range(0, len(data.labels), batch)]
+    out = []
+    for s in range(0, len(data.labels), batch):
+        x = to_input(torch.from_numpy(data.images[s:s + batch]), spec)
+        logit = net(x).squeeze(1)
+        if tta:
+            logit = 0.5 * (logit + net(torch.flip(x, dims=[3])).squeeze(1))
+        out.append(logit)
     return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+
+def predict(net: torch.nn.Module, data: SplitData, spec: InputSpec, batch: int = 64,
+            tta: bool = False) -> npt.NDArray[np.float64]:
+    """Probability of referable DR per image, 0..1 (eval mode; see `predict_logits` for `tta`)."""
+    return 1.0 / (1.0 + np.exp(-predict_logits(net, data, spec, batch, tta)))
 
 
 def scores(data: SplitData, probs: npt.NDArray[np.float64]) -> dict[str, Any]:
@@ -140,12 +160,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     run = args.runs_dir / args.name
     run.mkdir(parents=True, exist_ok=True)
-    spec = InputSpec(size=args.size, local_contrast=args.local_contrast)
+    spec = input_spec(args.backbone, args.size, args.local_contrast)
     examples, counts = split_examples(args)
     print(json.dumps(counts), flush=True)
-    data = {n: load_split(examples[n], args.data_dir, spec, args.cache_dir) for n in SPLITS}
+    used = [n for n in SPLITS if not (args.no_test and n == "test")]
+    data = {n: load_split(examples[n], args.data_dir, spec, args.cache_dir) for n in used}
 
-    net = referable_net(None if args.pretrained == "none" else Path(args.pretrained))
+    pretrained = PRETRAINED[args.backbone] if args.pretrained is None else args.pretrained
+    net = make_net(args.backbone, None if pretrained == "none" else Path(pretrained))
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len([s for s in range(0, len(data["train"].labels), args.batch)
                            if len(data["train"].labels) - s >= 2])
@@ -189,11 +211,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = {
         "config": config, "command": state["command"], "counts": counts, "history": state["history"],
         "best_epoch": best["epoch"], "wall_seconds_this_invocation": round(time.time() - started, 1),
-        "validation": scores(data["val"], predict(net, data["val"], spec)),
-        "test": scores(data["test"], predict(net, data["test"], spec)),  # the only look at test
     }
+    val_logits = predict_logits(net, data["val"], spec)
+    np.save(run / "val_logits_plain.npy", val_logits)  # split file order: paired comparisons of runs
+    report["validation"] = scores(data["val"], 1.0 / (1.0 + np.exp(-val_logits)))
+    if args.tta:
+        report["validation_tta"] = scores(data["val"], predict(net, data["val"], spec, tta=True))
+    if "test" in data:  # the only look at test
+        report["test"] = scores(data["test"], predict(net, data["test"], spec))
+        if args.tta:
+            report["test_tta"] = scores(data["test"], predict(net, data["test"], spec, tta=True))
     (run / "report.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps({k: report[k] for k in ("best_epoch", "validation", "test")}, indent=2), flush=True)
+    print(json.dumps({k: v for k, v in report.items() if k not in ("config", "counts", "history")},
+                     indent=2), flush=True)
     return report
 
 

@@ -80,3 +80,81 @@ def test_one_tiny_epoch_trains_checkpoints_and_exports(devset: Path, tmp_path: P
     x = np.random.default_rng(0).normal(size=(3, 3, 64, 64)).astype(np.float32)
     assert export.max_difference(net.eval(), onnx_path, x) <= 1e-4
     assert export.onnx_predict(onnx_path, x).shape == (3, 1)
+
+
+def test_temperature_scaling_recovers_a_known_temperature_and_lowers_nll() -> None:
+    from training.temperature import ece, fit_temperature, nll, sigmoid
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=4000) * 3.0
+    y = (rng.random(4000) < sigmoid(z)).astype(np.float64)  # labels drawn from calibrated logits z
+    t = fit_temperature(y, 4.0 * z)  # over-confident by 4x
+    assert t == pytest.approx(4.0, rel=0.15)
+    assert nll(y, 4.0 * z / t) < nll(y, 4.0 * z)
+    assert ece(y, sigmoid(4.0 * z / t)) < ece(y, sigmoid(4.0 * z))
+    assert nll(np.array([1.0, 0.0]), np.array([0.0, 0.0])) == pytest.approx(math.log(2.0))
+
+
+def test_mobilenet_v3_small_has_torchvision_layout_and_a_fresh_one_logit_head() -> None:
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install -e .[train])")
+    from training.nets import PRETRAINED, input_spec, make_net
+    from training.nets_v3 import MobileNetV3Small
+
+    assert sum(p.numel() for p in MobileNetV3Small().parameters()) == 2_542_856  # torchvision's count
+    weights = PRETRAINED["mobilenet_v3_small"]
+    net = make_net("mobilenet_v3_small", weights if weights.is_file() else None)  # strict load when present
+    logits = net.eval()(torch.zeros(2, 3, 96, 96))
+    assert logits.shape == (2, 1) and torch.all(logits == 0)  # zero head: p = 0.5 to start
+    assert input_spec("mobilenet_v3_small", 96, True).mean == (0.5, 0.5, 0.5)
+    with pytest.raises(ValueError):
+        make_net("resnet18", None)
+
+
+def test_flip_tta_gives_the_same_logit_for_an_image_and_its_mirror() -> None:
+    pytest.importorskip("torch", reason="torch is not installed (pip install -e .[train])")
+    import torch
+
+    from training.data import SplitData
+    from training.nets import input_spec, make_net
+    from training.train import predict_logits
+
+    torch.manual_seed(0)
+    net = make_net("mobilenet_v2", None)
+    torch.nn.init.normal_(net.classifier[1].weight)  # a non-zero head, so logits differ per image
+    img = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
+    both = np.concatenate([img, img[:, :, ::-1]])
+    data = SplitData(both, np.zeros(2, np.float32), np.zeros(2, bool), np.zeros(2, bool), ["a", "b"])
+    spec = input_spec("mobilenet_v2", 64, False)
+    plain, tta = predict_logits(net, data, spec), predict_logits(net, data, spec, tta=True)
+    # Random weights with unit BN statistics give tiny logits: compare relative to their size.
+    assert abs(plain[0] - plain[1]) > 1e-3 * abs(plain[0])  # the net itself is not mirror-symmetric
+    assert abs(tta[0] - tta[1]) < 1e-4 * abs(tta[0])
+
+
+@pytest.mark.devset
+@pytest.mark.slow
+def test_one_tiny_mobilenet_v3_epoch_with_tta_and_no_test(devset: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="torch is not installed (pip install -e .[train])")
+    from training import train
+
+    report = train.main([
+        "--name", "tiny3", "--data-dir", str(devset), "--runs-dir", str(tmp_path / "runs"),
+        "--cache-dir", str(tmp_path / "cache"), "--limit", "4", "--eval-limit", "4", "--size", "48",
+        "--epochs", "1", "--batch", "4", "--backbone", "mobilenet_v3_small", "--pretrained", "none",
+        "--tta", "--no-test",
+    ])
+    assert report["config"]["backbone"] == "mobilenet_v3_small" and math.isfinite(report["history"][0]["loss"])
+    assert "test" not in report and report["validation_tta"]["all"]["positive"] >= 1
+
+
+def test_ablation_intervals_shrink_with_n_and_a_run_against_itself_differs_by_zero() -> None:
+    from training.ablation import hanley_mcneil, paired_delta
+
+    small, large = hanley_mcneil(0.75, 25, 99), hanley_mcneil(0.75, 194, 800)
+    assert small[0] < large[0] < 0.75 < large[1] < small[1]
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.2).astype(np.float64)
+    s = rng.normal(size=300) + y
+    assert paired_delta(y, s, s) == (0.0, 0.0, 0.0)
+    delta, lo, hi = paired_delta(y, s + 2.0 * y, s)  # strictly better ranking
+    assert delta > 0 and lo > 0 and hi >= delta
