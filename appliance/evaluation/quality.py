@@ -30,6 +30,7 @@ from tqdm import tqdm
 from appliance.config import LimitsConfig, QualityConfig
 from appliance.errors import ImageError
 from appliance.evaluation.dataset import DatasetError, LabelledImage
+from appliance.evaluation.metrics import roc_auc
 from appliance.imaging import decode_image
 from appliance.quality import assess, measure
 from appliance.quality.non_fundus import NON_FUNDUS
@@ -225,21 +226,9 @@ def model_by_gate(verdicts: Sequence[ImageVerdict]) -> dict[str, Any]:
 
 
 def rank_auc(labels: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64]) -> float | None:
-    """ROC AUC = P(score of a positive > score of a negative), ties counting 1/2, from average
-    ranks (Mann-Whitney U); None when either class is absent."""
-    y = np.asarray(labels, dtype=bool).ravel()
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return None
-    order = np.argsort(s, kind="mergesort")
-    sorted_s = s[order]
-    ranks = np.empty(len(s), np.float64)
-    starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]])
-    ends = np.r_[starts[1:], len(s)]
-    for a, b in zip(starts, ends, strict=True):
-        ranks[order[a:b]] = (a + b + 1) / 2.0  # the mean of the 1-based ranks a+1 .. b
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    """ROC AUC (ties count 1/2); None when either class is absent (JSON-friendly)."""
+    auc = roc_auc(labels, scores)
+    return None if math.isnan(auc) else auc
 
 
 def non_fundus_check(thresholds: QualityConfig) -> list[dict[str, Any]]:
