@@ -6,7 +6,7 @@
 Per stage it reports the median and 95th-percentile time of one call, the time per image, and
 images per second: JPEG decoding and preprocessing per photo (this process, one thread), and the
 model per batch (onnxruntime CPU provider, `--threads` intra-op threads, one inter-op thread).
-Each model runs in its own spawned process, so its peak resident memory (ru_maxrss) is its own;
+Each model runs in its own spawned process, so its peak resident memory (VmHWM) is its own;
 `+model` is that peak minus the process's peak before the session was created. Ratios compare
 INT8 with FP32 (speed-up = FP32 time / INT8 time). A missing model is reported, not fatal.
 """
@@ -112,7 +112,18 @@ def bench_preprocess(images: Images, spec: InputSpec, repeats: int) -> Timing:
 
 
 def _rss_mib() -> float:
-    # ru_maxrss is KiB on Linux (bytes on macOS, where this bench is not run).
+    """Peak resident memory of this process so far, MiB.
+
+    Linux's VmHWM belongs to the process's current address space, which exec() replaces; ru_maxrss
+    does not reset at exec and so carries the parent's peak into a spawned child (a 340 MiB parent
+    made every model look like 340 MiB). ru_maxrss (KiB) is the fallback where /proc is missing.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

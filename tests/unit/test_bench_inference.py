@@ -113,3 +113,17 @@ def test_summary_and_ratios_arithmetic() -> None:
     text = format_report(report)
     assert "INT8 vs FP32: speedup_median_b4 2.0" in text and "(9x9 px)" in text
     assert "One photo end to end (fp32): decode + preprocess + model batch 1 = 12.5 ms" in text
+
+
+def test_a_spawned_model_process_does_not_inherit_the_parents_peak_memory() -> None:
+    # ru_maxrss survives exec(), so a spawned child would report the parent's peak; VmHWM does not.
+    import multiprocessing
+
+    from bench.inference import _rss_mib
+
+    ballast = np.ones(160 * 2**20 // 8)  # 160 MiB touched in this (parent) process
+    parent = _rss_mib()
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        child = pool.apply(_rss_mib)
+    assert ballast.sum() > 0
+    assert child < parent - 100
