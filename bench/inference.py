@@ -128,10 +128,14 @@ def _rss_mib() -> float:
 
 
 def bench_model(
-    manifest_path: Path, label: str, tensors: npt.NDArray[np.float32], batches: Sequence[int], repeats: int,
-    warmup: int, threads: int,
-) -> list[Timing]:
-    """Time the model on onnxruntime's CPU provider for each batch size (run in a fresh process by main)."""
+    manifest_path: Path, tensors: npt.NDArray[np.float32], batches: Sequence[int], repeats: int, warmup: int,
+    threads: int,
+) -> list[dict[str, Any]]:
+    """Time the model on onnxruntime's CPU provider for each batch size (run in a fresh process by main).
+
+    Returns per batch: the seconds of each call, the process's peak RSS and its growth since
+    before the session was created (MiB), and the model file's name and version.
+    """
     import onnxruntime as ort
 
     manifest = load_manifest(manifest_path)
@@ -151,10 +155,23 @@ def bench_model(
             session.run([manifest.output_name], feed)
         samples = timed(lambda feed=feed: session.run([manifest.output_name], feed), repeats)  # type: ignore[misc]
         peak = _rss_mib()
-        rows.append(summarise("model", label, batch, samples, peak_rss_mib=round(peak, 1),
-                              model_rss_mib=round(peak - before, 1),
-                              notes={"file": manifest.model_path.name, "version": manifest.version}))
+        rows.append({"batch": batch, "seconds": samples, "peak": peak, "growth": peak - before,
+                     "file": manifest.model_path.name, "version": manifest.version})
     return rows
+
+
+def merge_rounds(label: str, rounds: Sequence[list[dict[str, Any]]]) -> list[Timing]:
+    """One Timing per batch from the raw results of every round: calls pooled, memory the largest seen."""
+    out = []
+    for per_batch in zip(*rounds, strict=True):
+        first = per_batch[0]
+        seconds = [s for r in per_batch for s in r["seconds"]]
+        out.append(summarise(
+            "model", label, first["batch"], seconds, peak_rss_mib=round(max(r["peak"] for r in per_batch), 1),
+            model_rss_mib=round(max(r["growth"] for r in per_batch), 1),
+            notes={"file": first["file"], "version": first["version"], "rounds": len(per_batch)},
+        ))
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -204,16 +221,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tensors_by_spec = {spec: np.stack([preprocess(im, spec) for im in images]) for spec in specs}
     rows += [bench_preprocess(images, spec, args.repeats) for spec in sorted(specs, key=lambda s: s.size)]
     context = multiprocessing.get_context("spawn")
-    for label, manifest in manifests.items():
-        job = (paths[label], label, tensors_by_spec[manifest.input], args.batches, args.repeats, args.warmup,
-               args.threads)
-        if args.in_process:
-            rows += bench_model(*job)
-        else:
-            with context.Pool(1) as pool:
-                rows += pool.apply(bench_model, job)
+    raw: dict[str, list[list[dict[str, Any]]]] = {label: [] for label in manifests}
+    # Models alternate round by round, so a change in the machine's load hits both alike.
+    for _ in range(args.rounds):
+        for label, manifest in manifests.items():
+            job = (paths[label], tensors_by_spec[manifest.input], args.batches, args.repeats, args.warmup,
+                   args.threads)
+            if args.in_process:
+                raw[label].append(bench_model(*job))
+            else:
+                with context.Pool(1) as pool:
+                    raw[label].append(pool.apply(bench_model, job))
+    for label, rounds in raw.items():
+        rows += merge_rounds(label, rounds)
     return {
         "machine": machine(), "threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
+        "rounds": args.rounds,
         "images": {"folder": str(args.images), "count": len(files), "sizes": decode.notes["sizes"]},
         "memory_measured_in": "this process" if args.in_process else "one spawned process per model",
         "rows": [asdict(r) for r in rows], "ratios": ratios(rows), "missing": missing,
@@ -255,8 +278,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"Machine: {m['cpu']} ({m['arch']}), {m['usable_cpus']} usable of {m['logical_cpus']} logical CPUs, "
         f"load average {m['load_average_1m']}; onnxruntime {m['onnxruntime']} CPU, {report['threads']} threads",
         f"Photos: {report['images']['count']} from {report['images']['folder']} ({', '.join(report['images']['sizes'])}"
-        f" px); {report['repeats']} timed calls each (models after {report['warmup']} warm-up); memory: "
-        f"{report['memory_measured_in']}",
+        f" px); {report['repeats']} timed calls each (models: after {report['warmup']} warm-up, in "
+        f"{report['rounds']} alternating round(s)); memory: {report['memory_measured_in']}",
         "",
         f"{'stage':<18}{'model':<6}{'batch':>6}{'median ms':>11}{'p95 ms':>9}{'ms/image':>10}{'images/s':>10}"
         f"{'peak RSS MiB':>14}{'+model MiB':>12}",
@@ -288,6 +311,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--int8", type=Path, default=INT8_MANIFEST, help="INT8 (Q/DQ) model manifest")
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per stage and batch (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed model calls first (default 3)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure the models this many times, alternating FP32 and INT8, and pool the calls "
+                             "(evens out a changing load; default 1)")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (default 2)")
     parser.add_argument("--batches", type=lambda s: [int(b) for b in s.split(",")], default=[1, 4],
                         help="comma-separated batch sizes (default 1,4)")
@@ -295,8 +321,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="run the models in this process (faster start; peak memory is then not per model)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.warmup < 0 or args.threads < 1 or min(args.batches) < 1:
-        parser.error("--repeats, --threads and batches must be >= 1, --warmup >= 0")
+    if args.repeats < 1 or args.rounds < 1 or args.warmup < 0 or args.threads < 1 or min(args.batches) < 1:
+        parser.error("--repeats, --rounds, --threads and batches must be >= 1, --warmup >= 0")
     return args
 
 

@@ -63,7 +63,7 @@ def test_both_models_in_spawned_processes(tmp_path: Path, photos: Path, capsys: 
     fp32 = tiny_model(tmp_path, "fp32", quantized=False)
     int8 = tiny_model(tmp_path, "int8", quantized=True)
     code = main(["--images", str(photos), "--fp32", str(fp32), "--int8", str(int8), "--repeats", "2",
-                 "--warmup", "1", "--json"])
+                 "--warmup", "1", "--rounds", "2", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     stages = [(r["stage"], r["model"], r["batch"]) for r in report["rows"]]
@@ -71,7 +71,7 @@ def test_both_models_in_spawned_processes(tmp_path: Path, photos: Path, capsys: 
                       ("model", "int8", 1), ("model", "int8", 4)]
     for row in report["rows"]:
         assert row["median_ms"] > 0 and row["p95_ms"] >= row["median_ms"] and row["images_per_s"] > 0
-        assert row["calls"] == (4 if row["stage"] in {"decode", "preprocess 16px"} else 2)  # 2 photos x 2 repeats
+        assert row["calls"] == 4  # 2 photos x 2 repeats; models: 2 repeats x 2 rounds
     models = [r for r in report["rows"] if r["stage"] == "model"]
     assert all(r["peak_rss_mib"] > 0 and r["model_rss_mib"] is not None for r in models)
     assert set(report["ratios"]) >= {"speedup_median_b1", "speedup_median_b4", "throughput_ratio_b4"}
@@ -108,8 +108,8 @@ def test_summary_and_ratios_arithmetic() -> None:
     assert ratios([fp32, int8]) == {"speedup_median_b4": 2.0, "throughput_ratio_b4": 3.2, "model_memory_ratio_b4": 0.5}
     cpu = {"cpu": "x", "arch": "y", "usable_cpus": 2, "logical_cpus": 2, "load_average_1m": 0.1, "onnxruntime": "1"}
     report = {"machine": cpu, "threads": 2, "images": {"count": 1, "folder": "f", "sizes": ["9x9"]}, "repeats": 3,
-              "warmup": 0, "memory_measured_in": "m", "rows": [], "ratios": {"speedup_median_b4": 2.0}, "missing": {},
-              "end_to_end_ms": {"fp32": 12.5}}
+              "warmup": 0, "rounds": 1, "memory_measured_in": "m", "rows": [], "missing": {},
+              "ratios": {"speedup_median_b4": 2.0}, "end_to_end_ms": {"fp32": 12.5}}
     text = format_report(report)
     assert "INT8 vs FP32: speedup_median_b4 2.0" in text and "(9x9 px)" in text
     assert "One photo end to end (fp32): decode + preprocess + model batch 1 = 12.5 ms" in text
