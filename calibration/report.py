@@ -128,7 +128,8 @@ def render_report(*, fp32: ModelManifest, int8: ModelManifest, candidates: Seque
         "Notes: these INT8 scores are onnxruntime's CPU execution of the Q/DQ graph (int8 arithmetic simulated "
         "or run by its kernels); a TensorRT engine built from the same graph fuses layers differently, so "
         "`appliance build-engine` checks the engine's own scores against onnxruntime before accepting it. "
-        "Layers left in float (the head; the depthwise convolutions in a \"depthwise float\" variant) have no "
-        "Q/DQ: a strongly typed TensorRT engine runs them in FP32, a weakly typed one with the FP16 flag in FP16.",
+        "Layers left in float (the head; the depthwise and the first convolutions in the variants named so) "
+        "have no Q/DQ: a strongly typed TensorRT engine runs them in FP32, a weakly typed one with the FP16 "
+        "flag in FP16; [N % float] is their share of the convolutions' multiply-accumulates.",
     ]
     return "\n".join(out) + "\n"

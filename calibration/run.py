@@ -318,6 +318,7 @@ def _training_fields(req: Request, fp32: ModelManifest, c: Candidate, images: in
         "calibration_list_sha256": list_sha,
         "bias_correction": o.bias_correction,
         "float_nodes": list(c.excluded),
+        "float_conv_mac_share": round(c.float_macs, 4),
         "variant": o.label,
         "fp32_manifest": _rel(req.fp32_manifest, manifest_path.parent),
         "fp32_name": fp32.name,
