@@ -104,3 +104,30 @@ def test_too_few_train_photos_is_an_operator_error(tiny_manifest: Path, syntheti
                    "--data-dir", str(synthetic_devset), "--count", "5000"])
     assert status == 3
     assert "error [calibration_failed]: Cannot choose 5000 calibration photos" in capsys.readouterr().err
+
+
+def test_a_failing_variant_is_dropped_and_the_others_still_ship(
+    tiny_manifest: Path, synthetic_devset: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import calibration.run as run_module
+    from calibration.quantize import QuantizeOptions
+
+    real = run_module.quantize
+
+    def flaky(prepared: Path, out: Path, reader: object, options: QuantizeOptions, cache: Path) -> list[str]:
+        if options.method == "entropy":
+            raise CalibrationError("Quantization (entropy) failed.")
+        return real(prepared, out, reader, options, cache)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "quantize", flaky)
+    lines: list[str] = []
+    outcome = calibrate(Request(
+        fp32_manifest=tiny_manifest, out=tiny_manifest.parent / "q", data_dir=synthetic_devset, count=8,
+        variants=(QuantizeOptions(method="entropy"), QuantizeOptions(method="minmax")),
+    ), progress=lines.append)
+    assert [c.options.method for c in outcome.candidates] == ["minmax"]
+    assert any("dropped: Quantization (entropy) failed." in line for line in lines)
+    monkeypatch.setattr(run_module, "quantize", lambda *a: (_ for _ in ()).throw(CalibrationError("no")))
+    with pytest.raises(CalibrationError, match="No quantized variant"):
+        calibrate(Request(fp32_manifest=tiny_manifest, out=tiny_manifest.parent / "q", data_dir=synthetic_devset,
+                          count=8), progress=lines.append)
