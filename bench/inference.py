@@ -156,7 +156,7 @@ def bench_model(
         samples = timed(lambda feed=feed: session.run([manifest.output_name], feed), repeats)  # type: ignore[misc]
         peak = _rss_mib()
         rows.append({"batch": batch, "seconds": samples, "peak": peak, "growth": peak - before,
-                     "file": manifest.model_path.name, "version": manifest.version})
+                     "file": manifest.model_path.name, "version": manifest.version, "sha256": manifest.sha256})
     return rows
 
 
@@ -169,7 +169,8 @@ def merge_rounds(label: str, rounds: Sequence[list[dict[str, Any]]]) -> list[Tim
         out.append(summarise(
             "model", label, first["batch"], seconds, peak_rss_mib=round(max(r["peak"] for r in per_batch), 1),
             model_rss_mib=round(max(r["growth"] for r in per_batch), 1),
-            notes={"file": first["file"], "version": first["version"], "rounds": len(per_batch)},
+            notes={"file": first["file"], "version": first["version"], "sha256": first["sha256"],
+                   "rounds": len(per_batch)},
         ))
     return out
 
@@ -289,6 +290,9 @@ def format_report(report: dict[str, Any]) -> str:
         delta = "" if r["model_rss_mib"] is None else f"{r['model_rss_mib']:.0f}"
         lines.append(f"{r['stage']:<18}{r['model']:<6}{r['batch']:>6}{r['median_ms']:>11.2f}{r['p95_ms']:>9.2f}"
                      f"{r['per_image_ms']:>10.2f}{r['images_per_s']:>10.1f}{peak:>14}{delta:>12}")
+    models = {r["model"]: r["notes"] for r in report["rows"] if r["stage"] == "model"}
+    for label, notes in models.items():
+        lines.append(f"{label} model: {notes['file']} {notes['version']}, sha256 {notes['sha256'][:16]}…")
     for r in report["rows"]:
         if r["stage"].startswith("preprocess"):
             lines.append(f"{r['stage']}: peak numpy/Python allocation {r['notes']['peak_alloc_mib']} MiB per photo")

@@ -77,6 +77,8 @@ def test_both_models_in_spawned_processes(tmp_path: Path, photos: Path, capsys: 
     assert set(report["ratios"]) >= {"speedup_median_b1", "speedup_median_b4", "throughput_ratio_b4"}
     assert report["missing"] == {} and report["threads"] == 2
     assert set(report["end_to_end_ms"]) == {"fp32", "int8"} and report["end_to_end_ms"]["fp32"] > 0
+    assert [r["notes"]["sha256"][:8] for r in models] == [hashlib.sha256((tmp_path / f"{m}.onnx").read_bytes())
+                                                           .hexdigest()[:8] for m in ("fp32", "fp32", "int8", "int8")]
     assert report["machine"]["logical_cpus"] >= 1 and report["memory_measured_in"].startswith("one spawned")
 
 
