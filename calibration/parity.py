@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from training.metrics import roc_auc
+from appliance.evaluation.metrics import roc_auc
 
 AUC_TARGET = 0.005
 AGREEMENT_TARGET = 0.99
