@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from appliance.config import tomllib
 from tests.system.helpers import box_env, run_cli, store_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +72,7 @@ def test_huge_image_is_refused_before_decoding(tmp_path: Path, sample_pair: tupl
 def test_tampered_model_is_refused(tmp_path: Path, sample_pair: tuple[Path, Path]) -> None:
     models = tmp_path / "models"
     shutil.copytree(REPO / "models", models)
-    onnx = next(models.glob("*.onnx"))
+    onnx = models / tomllib.loads((models / "dr-reference.toml").read_text())["file"]
     blob = bytearray(onnx.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     onnx.write_bytes(bytes(blob))
