@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from appliance.config import LimitsConfig, QualityConfig
+from appliance.evaluation.dataset import default_data_dir
 from appliance.imaging import decode_image
 from appliance.quality import assess
 
@@ -82,7 +83,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", type=Path,
-                        default=Path(os.environ.get("FUNDUS_DATA_DIR", REPO.parent / "shared" / "data" / "fundus")))
+                        default=default_data_dir())
     args = parser.parse_args()
     limits, thresholds = LimitsConfig(), QualityConfig()
     cv2.setNumThreads(1)  # one core, as one capture is judged while the box does other work

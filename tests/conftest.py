@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
+
+from appliance.evaluation.dataset import default_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "appliance" / "devices" / "samples"
 
 
-def fundus_dir() -> Path:
-    return Path(os.environ.get("FUNDUS_DATA_DIR", REPO.parent / "shared" / "data" / "fundus"))
-
-
 @pytest.fixture(scope="session")
 def devset() -> Path:
     """The development set folder; tests that need it are skipped (with the reason) where it is absent."""
-    path = fundus_dir()
+    path = default_data_dir()
     if not (path / "labels.csv").is_file():
         pytest.skip(f"development set not found at {path} (set FUNDUS_DATA_DIR)")
     return path

@@ -29,11 +29,6 @@ TRAIN_PCT, VAL_PCT = 70, 15
 _NAME = re.compile(r"eyepacs_(nat|enh|orig)_(\d+)_(left|right)\.jpg$")
 
 
-def default_data_dir() -> Path:
-    """FUNDUS_DATA_DIR, else the dev set next to the repository (`<repo>/../shared/data/fundus`)."""
-    env = os.environ.get("FUNDUS_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "fundus"
-
 
 @dataclass(frozen=True)
 class Example:

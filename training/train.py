@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from appliance.evaluation.dataset import default_data_dir
 from appliance.inference.preprocess import InputSpec
 from training.augment import augment, to_input
-from training.data import SPLITS, Example, SplitData, default_data_dir, load_split, read_examples, subsample
+from training.data import SPLITS, Example, SplitData, load_split, read_examples, subsample
 from training.metrics import roc_auc
 from training.nets import BACKBONES, PRETRAINED, input_spec, make_net
 

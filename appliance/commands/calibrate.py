@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import shlex
 import sys
 import time
@@ -16,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import REPO_ROOT, Config
+from appliance.evaluation.dataset import default_data_dir
 
 DEFAULT_FP32 = REPO_ROOT / "models" / "dr-reference.toml"
 DEFAULT_OUT = REPO_ROOT / "models" / "dr-reference-int8"
 
-
-def default_data_dir() -> Path:
-    """FUNDUS_DATA_DIR, else the development set beside the repository."""
-    env = os.environ.get("FUNDUS_DATA_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "fundus"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:

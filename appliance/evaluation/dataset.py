@@ -7,12 +7,20 @@ folder; empty cells mean unknown. Any folder with these columns works (data from
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.config import REPO_ROOT
 from appliance.errors import ApplianceError
 
 REQUIRED_COLUMNS = ("file", "dr_grade", "referable", "quality", "source")
+
+
+def default_data_dir() -> Path:
+    """The development set: FUNDUS_DATA_DIR, else `<repo>/../shared/data/fundus`."""
+    env = os.environ.get("FUNDUS_DATA_DIR")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "fundus"
 
 
 class DatasetError(ApplianceError):
