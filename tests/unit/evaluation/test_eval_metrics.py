@@ -47,6 +47,7 @@ def test_auc_matches_the_pairwise_definition_on_coarse_scores() -> None:
     scores = np.round(rng.random(300) + 0.3 * labels, 1)  # one decimal: many ties
     pairs = [(p > n) + 0.5 * (p == n) for p in scores[labels] for n in scores[~labels]]
     assert roc_auc(labels, scores) == pytest.approx(float(np.mean(pairs)), abs=1e-12)
+    assert roc_auc(labels, -scores) == pytest.approx(1.0 - float(np.mean(pairs)), abs=1e-12)
 
 
 def test_confusion_refers_at_or_above_the_threshold() -> None:
@@ -75,6 +76,7 @@ def test_threshold_keeps_sensitivity_and_maximises_specificity() -> None:
     assert (op.sensitivity, op.specificity) == (0.8, 1.0)
     full = choose_threshold(labels, scores, min_sensitivity=1.0)
     assert full.threshold == pytest.approx(0.45) and full.specificity == pytest.approx(0.8)
+    assert at_threshold(labels, scores, 0.45).sensitivity == 1.0
     with pytest.raises(ValueError, match="positive"):
         choose_threshold(np.zeros(3), np.arange(3.0), 0.8)
 
