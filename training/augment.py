@@ -60,3 +60,29 @@ def augment(batch: torch.Tensor, spec: InputSpec, gen: torch.Generator) -> torch
     x = ((x - mean) * contrast + mean) * brightness
     x = x.clamp(0.0, 1.0).pow(gamma) * field
     return _normalise(x, spec)
+
+
+def camera_degrade(batch: torch.Tensor, gen: torch.Generator, p: float = 0.3) -> torch.Tensor:
+    """Other-camera degradations on uint8 [N, S, S, 3] squares: JPEG re-encoding (quality 30-90) and
+    Gaussian blur (sigma 0.3-1.5 px), each applied to a random `p` share of the batch.
+
+    Cheap insurance for images from cameras that compress harder or focus softer than EyePACS;
+    returns a new uint8 tensor (the cache is never modified).
+    """
+    import cv2
+    import numpy as np
+
+    out = batch.numpy().copy()
+    n = out.shape[0]
+    jpeg = (torch.rand(n, generator=gen) < p).tolist()
+    quality = torch.randint(30, 91, (n,), generator=gen).tolist()
+    blur = (torch.rand(n, generator=gen) < p).tolist()
+    sigma = _uniform(n, 0.3, 1.5, gen).tolist()
+    for i in range(n):
+        if jpeg[i]:
+            ok, buf = cv2.imencode(".jpg", out[i], [cv2.IMWRITE_JPEG_QUALITY, int(quality[i])])
+            if ok:  # channel order is irrelevant to a round trip: encode and decode as-is
+                out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        if blur[i]:
+            out[i] = cv2.GaussianBlur(out[i], (0, 0), sigma[i])
+    return torch.from_numpy(np.ascontiguousarray(out))

@@ -27,11 +27,14 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from appliance.evaluation.metrics import binary_metrics
+from appliance.evaluation.report import metrics_dict
 from appliance.inference.preprocess import InputSpec, to_tensor
 from training.card import write_card
 from training.data import SplitData, load_split
 from training.metrics import Operating, at_threshold, choose_threshold, roc_auc
 from training.nets import ProbabilityHead, input_spec, make_net
+from training.temperature import fit_platt
 from training.train import scores, split_examples
 
 INPUT, OUTPUT, OPSET = "image", "referable_probability", 17
@@ -39,9 +42,10 @@ MIN_SENSITIVITY = 0.87
 REPO = Path(__file__).resolve().parents[1]
 
 
-def export_onnx(net: torch.nn.Module, size: int, path: Path) -> None:
-    """Write `sigmoid(net)` as ONNX: input `image` float32 [N,3,size,size], output [N,1], opset 17."""
-    model = ProbabilityHead(net).eval()
+def export_onnx(model: ProbabilityHead, size: int, path: Path) -> None:
+    """Write `model` (the net with its probability head) as ONNX: input `image` float32
+    [N,3,size,size], output [N,1], opset 17."""
+    model = model.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         # The torch.export-based exporter needs onnxscript, which is not installed; the TorchScript
@@ -61,10 +65,10 @@ def onnx_predict(path: Path, x: npt.NDArray[np.float32], batch: int = 64) -> npt
     return np.concatenate(outs).astype(np.float32)
 
 
-def max_difference(net: torch.nn.Module, path: Path, x: npt.NDArray[np.float32]) -> float:
+def max_difference(model: ProbabilityHead, path: Path, x: npt.NDArray[np.float32]) -> float:
     """Largest |onnxruntime - torch| probability on `x`."""
     with torch.no_grad():
-        expected = ProbabilityHead(net).eval()(torch.from_numpy(x)).numpy()
+        expected = model.eval()(torch.from_numpy(x)).numpy()
     return float(np.abs(onnx_predict(path, x) - expected).max())
 
 
@@ -86,7 +90,8 @@ def _q(text: str) -> str:
 
 
 def manifest_text(name: str, version: str, onnx_file: str, digest: str, spec: InputSpec,
-                  threshold: float, data: str, val_auc: float, test_auc: float, command: str) -> str:
+                  threshold: float, data: str, val_auc: float, test_auc: float, command: str,
+                  scoring: str = "plain sigmoid of the logit") -> str:
     """The manifest TOML, in exactly the schema the appliance's inference helper reads."""
     floats = ", ".join
     return f"""name = {_q(name)}
@@ -117,6 +122,7 @@ data = {_q(data)}
 split = "patient-level, hash of patient id, 70/15/15"
 validation_auc = {val_auc:.3f}
 test_auc = {test_auc:.3f}
+scoring = {_q(scoring)}
 command = {_q(command)}
 clinically_validated = false
 """
@@ -138,6 +144,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--name", default="dr-reference")
     p.add_argument("--version", default="0.1.0")
     p.add_argument("--notes", type=Path, default=None, help="markdown added to CARD.md (choices, caveats)")
+    p.add_argument("--calibration", choices=("none", "platt"), default="none",
+                   help="platt: sigmoid(a*logit + b) with a, b fitted on the validation split only")
+    p.add_argument("--tta-hflip", action="store_true",
+                   help="the graph averages the logits of the image and its mirror (2 forward passes)")
     args = p.parse_args(argv)
     report = json.loads((args.run / "report.json").read_text())
     best = torch.load(args.run / "best.pt", map_location="cpu", weights_only=True)
@@ -150,13 +160,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     net.load_state_dict(best["model"])
     net.eval()
 
-    onnx_file = f"{args.name}-{args.version}.onnx"
-    onnx_path = args.out / onnx_file
-    export_onnx(net, spec.size, onnx_path)
     examples, counts = split_examples(targs)
     data = {n: load_split(examples[n], targs.data_dir, spec, targs.cache_dir) for n in ("val", "test")}
     x_val, x_test = normalised(data["val"], spec), normalised(data["test"], spec)
-    diff = max_difference(net, onnx_path, x_val[:64])
+    scale, bias = 1.0, 0.0
+    if args.calibration == "platt":  # validation only; the test split never chooses anything
+        with torch.no_grad():
+            model = ProbabilityHead(net, hflip=args.tta_hflip).eval()
+            val_logits = torch.logit(model(torch.from_numpy(x_val)).double(), eps=1e-12)[:, 0].numpy()
+        scale, bias = fit_platt(data["val"].labels.astype(np.float64), val_logits)
+    model = ProbabilityHead(net, scale, bias, args.tta_hflip)
+    sign = "-" if bias < 0 else "+"
+    scoring = (("mean logit of the image and its horizontal mirror, " if args.tta_hflip else "logit, ")
+               + (f"Platt-calibrated on the validation split: sigmoid({scale:.4f} * logit {sign} {abs(bias):.4f})"
+                  if args.calibration == "platt" else "plain sigmoid"))
+
+    onnx_file = f"{args.name}-{args.version}.onnx"
+    onnx_path = args.out / onnx_file
+    export_onnx(model, spec.size, onnx_path)
+    diff = max_difference(model, onnx_path, x_val[:64])
     if not diff <= 1e-4:
         raise RuntimeError(f"onnxruntime differs from torch by {diff:.2e} (> 1e-4); not writing a manifest")
     p_val = onnx_predict(onnx_path, x_val)[:, 0].astype(np.float64)
@@ -165,20 +187,45 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     op_test = at_threshold(data["test"].labels, p_test, op_val.threshold)
     auc = {n: roc_auc(data[n].labels, pr) for n, pr in (("val", p_val), ("test", p_test))}
     by_source = {"val": scores(data["val"], p_val), "test": scores(data["test"], p_test)}
+    metrics = {n: source_metrics(data[n], pr, op_val.threshold) for n, pr in (("val", p_val), ("test", p_test))}
 
     export_cmd = "python -m training.export " + shlex.join(argv if argv is not None else sys.argv[1:])
-    command = f"{report['command']} && {export_cmd}"
+    command = " && ".join([*ancestry(config), report["command"], export_cmd])
     text = manifest_text(args.name, args.version, onnx_file, sha256(onnx_path), spec, op_val.threshold,
-                         describe_data(counts), auc["val"], auc["test"], command)
+                         describe_data(counts), auc["val"], auc["test"], command, scoring)
     tomllib.loads(text)  # refuse to write a manifest that does not parse
     (args.out / f"{args.name}.toml").write_text(text)
     summary = {"onnx": str(onnx_path), "bytes": onnx_path.stat().st_size, "max_abs_diff": diff,
-               "auc": auc, "by_source": by_source, "val": vars_of(op_val), "test": vars_of(op_test),
+               "scoring": scoring, "platt": {"a": scale, "b": bias},
+               "auc": auc, "by_source": by_source, "metrics": metrics, "val": vars_of(op_val), "test": vars_of(op_test),
                "counts": counts}
     notes = args.notes.read_text() if args.notes else ""
     write_card(args.out / "CARD.md", args.name, args.version, spec, report, summary, command, notes)
     print(json.dumps(summary, indent=2))
     return summary
+
+
+def ancestry(config: dict[str, Any]) -> list[str]:
+    """Training commands of the runs this one started from (`--init-from`), oldest first."""
+    init = config.get("init_from")
+    if not init:
+        return []
+    parent = Path(init).parent / "report.json"
+    if not parent.exists():
+        return [f"# (weights of {init}: its report.json is missing, command unknown)"]
+    earlier = json.loads(parent.read_text())
+    return [*ancestry(earlier["config"]), earlier["command"]]
+
+
+def source_metrics(data: SplitData, probs: npt.NDArray[np.float64], threshold: float,
+                   replicates: int = 1000) -> dict[str, Any]:
+    """AUC, sensitivity and specificity at the locked `threshold`, with 95 % stratified bootstrap
+    intervals, for all images and per source (natural colour, enhanced)."""
+    out: dict[str, Any] = {}
+    for name, keep in (("all", np.ones_like(data.natural)), ("natural", data.natural),
+                       ("enhanced", ~data.natural)):
+        out[name] = metrics_dict(binary_metrics(data.labels[keep], probs[keep], threshold, replicates=replicates))
+    return out
 
 
 def vars_of(op: Operating) -> dict[str, float]:

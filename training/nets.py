@@ -116,11 +116,24 @@ def input_spec(backbone: str, size: int, local_contrast: bool) -> InputSpec:
 
 
 class ProbabilityHead(nn.Module):
-    """Wraps the logit network so the exported graph outputs sigmoid probability [N, 1] in 0..1."""
+    """Wraps the logit network so the exported graph outputs a probability [N, 1] in 0..1.
 
-    def __init__(self, net: nn.Module) -> None:
+    Args:
+        scale, bias: Platt calibration of the logit, `sigmoid(scale * z + bias)` (1, 0: none).
+        hflip: average the logits of the image and its horizontal mirror (flip test-time augmentation,
+            in the graph, so every backend and the INT8 twin run it the same way).
+    """
+
+    def __init__(self, net: nn.Module, scale: float = 1.0, bias: float = 0.0, hflip: bool = False) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.scale, self.bias, self.hflip = net, float(scale), float(bias), hflip
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(image))
+        if self.hflip:  # one pass over [images; mirrors]: one copy of the network in the graph
+            both: torch.Tensor = self.net(torch.cat([image, torch.flip(image, dims=[3])], 0))
+            logit = 0.5 * (both[: image.shape[0]] + both[image.shape[0]:])
+        else:
+            logit = self.net(image)
+        if self.scale != 1.0 or self.bias != 0.0:
+            logit = logit * self.scale + self.bias
+        return torch.sigmoid(logit)

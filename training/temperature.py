@@ -57,6 +57,29 @@ def fit_temperature(labels: Floats, logits: Floats, low: float = 0.05, high: flo
     return float(np.exp((a + b) / 2.0))
 
 
+def fit_platt(labels: Floats, logits: Floats, iterations: int = 50) -> tuple[float, float]:
+    """(a, b) minimising nll(labels, a * logits + b): 1-D logistic regression by Newton's method.
+
+    Unlike a temperature alone, the bias removes an offset such as the one a BCE `pos_weight` puts on
+    every score. A tiny ridge keeps the step defined when one class is absent or the logits are constant.
+    """
+    y, z = np.asarray(labels, np.float64), np.asarray(logits, np.float64)
+    design = np.stack([z, np.ones_like(z)], 1)
+    w = np.array([1.0, 0.0])
+    for _ in range(iterations):
+        p = sigmoid(design @ w)
+        grad = design.T @ (p - y) + 1e-6 * w
+        hess = (design * (p * (1 - p))[:, None]).T @ design + 1e-6 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        before, shrink = nll(y, design @ w), 1.0
+        while shrink > 1e-6 and nll(y, design @ (w - shrink * step)) > before:
+            shrink /= 2.0  # backtracking keeps every step downhill (separable or extreme logits)
+        w = w - shrink * step
+        if np.abs(shrink * step).max() < 1e-10:
+            break
+    return float(w[0]), float(w[1])
+
+
 def bootstrap_auc(labels: Floats, scores: Floats, rounds: int = 1000,
                   seed: int = 0) -> tuple[float, float]:
     """95 % percentile interval of the AUC over `rounds` image-level resamples (stratified by class)."""

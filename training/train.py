@@ -14,6 +14,7 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from appliance.evaluation.dataset import default_data_dir
 from appliance.inference.preprocess import InputSpec
-from training.augment import augment, to_input
+from training.augment import augment, camera_degrade, to_input
 from training.data import SPLITS, Example, SplitData, load_split, read_examples, subsample
 from training.metrics import roc_auc
 from training.nets import BACKBONES, PRETRAINED, input_spec, make_net
@@ -56,6 +57,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from <run>/last.pt")
     p.add_argument("--no-test", action="store_true",
                    help="never load or score the test split (ablation runs: test is not for selection)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="start from the weights of a checkpoint (e.g. training/runs/<run>/best.pt)")
+    p.add_argument("--natural-weight", type=float, default=1.0,
+                   help="loss weight of natural-colour images (the rendering the appliance sees)")
+    p.add_argument("--camera-aug", action="store_true",
+                   help="also JPEG re-encoding and blur, as other cameras produce")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for training steps (about 2x faster on AVX512-BF16 CPUs)")
     p.add_argument("--tta", action="store_true",
                    help="also report validation/test AUC with horizontal-flip test-time augmentation")
     return p.parse_args(argv)
@@ -87,20 +96,37 @@ def _bar_interval() -> float:
     return 0.1 if sys.stderr.isatty() else 60.0  # keep nohup logs readable
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """Per-step options of a training epoch (see the matching command-line flags)."""
+
+    batch: int
+    pos_weight: torch.Tensor
+    natural_weight: float = 1.0
+    camera_aug: bool = False
+    bf16: bool = False
+
+
 def train_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, data: SplitData,
-                spec: InputSpec, batch: int, pos_weight: torch.Tensor, gen: torch.Generator,
-                desc: str) -> float:
-    """One pass over `data` in a `gen`-seeded order with augmentation; returns the mean BCE loss."""
+                spec: InputSpec, recipe: Recipe, gen: torch.Generator, desc: str) -> float:
+    """One pass over `data` in a `gen`-seeded order with augmentation; returns the mean weighted BCE."""
     net.train()
+    batch = recipe.batch
     order = torch.randperm(len(data.labels), generator=gen).numpy()
     images, labels = torch.from_numpy(data.images), torch.from_numpy(data.labels)
+    weights = torch.where(torch.from_numpy(data.natural), recipe.natural_weight, 1.0)
     starts = [s for s in range(0, len(order), batch) if len(order) - s >= 2]  # BN needs >= 2
     total, seen = 0.0, 0
     with tqdm(starts, desc=desc, unit="batch", mininterval=_bar_interval()) as bar:
         for s in bar:
             idx = torch.from_numpy(np.sort(order[s:s + batch]))
-            x = augment(images[idx], spec, gen)
-            loss = F.binary_cross_entropy_with_logits(net(x).squeeze(1), labels[idx], pos_weight=pos_weight)
+            squares = camera_degrade(images[idx], gen) if recipe.camera_aug else images[idx]
+            x = augment(squares, spec, gen).contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+                logit = net(x).squeeze(1).float()
+            per_image = F.binary_cross_entropy_with_logits(logit, labels[idx], pos_weight=recipe.pos_weight,
+                                                           reduction="none")
+            loss = (per_image * weights[idx]).sum() / weights[idx].sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
@@ -119,7 +145,8 @@ def predict_logits(net: torch.nn.Module, data: SplitData, spec: InputSpec, batch
     net.eval()
     out = []
     for s in range(0, len(data.labels), batch):
-        x = to_input(torch.from_numpy(data.images[s:s + batch]), spec)
+        x = to_input(torch.from_numpy(data.images[s:s + batch]), spec).contiguous(
+            memory_format=torch.channels_last)
         logit = net(x).squeeze(1)
         if tta:
             logit = 0.5 * (logit + net(torch.flip(x, dims=[3])).squeeze(1))
@@ -169,6 +196,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     pretrained = PRETRAINED[args.backbone] if args.pretrained is None else args.pretrained
     net = make_net(args.backbone, None if pretrained == "none" else Path(pretrained))
+    if args.init_from is not None:  # weights only: a fresh optimiser and schedule for this run
+        net.load_state_dict(torch.load(args.init_from, map_location="cpu", weights_only=True)["model"])
+    net = net.to(memory_format=torch.channels_last)  # same maths; about 2x faster convolutions on CPU
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len([s for s in range(0, len(data["train"].labels), args.batch)
                            if len(data["train"].labels) - s >= 2])
@@ -193,8 +223,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         t0 = time.time()
         torch.manual_seed(args.seed * 1000 + epoch)  # dropout; order and augmentation use `gen`
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
-        loss = train_epoch(net, opt, sched, data["train"], spec, args.batch, pos_weight, gen,
-                           f"epoch {epoch}/{args.epochs}")
+        recipe = Recipe(args.batch, pos_weight, args.natural_weight, args.camera_aug, args.bf16)
+        loss = train_epoch(net, opt, sched, data["train"], spec, recipe, gen, f"epoch {epoch}/{args.epochs}")
         val_auc = roc_auc(data["val"].labels, predict(net, data["val"], spec))
         seconds = round(time.time() - t0, 1)
         state["history"].append({"epoch": epoch, "loss": loss, "val_auc": val_auc, "seconds": seconds})

@@ -51,12 +51,33 @@ def test_one_tiny_epoch_trains_checkpoints_and_exports(devset: Path, tmp_path: P
     # An independent check on a fresh batch: onnxruntime and torch agree on the best checkpoint.
     import torch
 
-    from training.nets import referable_net
+    from training.nets import ProbabilityHead, referable_net
     net = referable_net(None)
     net.load_state_dict(torch.load(run / "best.pt", map_location="cpu", weights_only=True)["model"])
     x = np.random.default_rng(0).normal(size=(3, 3, 64, 64)).astype(np.float32)
-    assert export.max_difference(net.eval(), onnx_path, x) <= 1e-4
+    assert export.max_difference(ProbabilityHead(net).eval(), onnx_path, x) <= 1e-4
     assert export.onnx_predict(onnx_path, x).shape == (3, 1)
+
+    # A second run warm-started from the first, with the other-camera recipe, exported with flip
+    # averaging and Platt scaling in the graph; its card lists both training commands.
+    report2 = train.main([
+        "--name", "tiny2", "--data-dir", str(devset), "--runs-dir", str(tmp_path / "runs"),
+        "--cache-dir", str(tmp_path / "cache"), "--limit", "8", "--eval-limit", "8",
+        "--size", "64", "--epochs", "1", "--batch", "4", "--threads", "2", "--init-from", str(run / "best.pt"),
+        "--natural-weight", "3", "--camera-aug", "--bf16",
+    ])
+    assert math.isfinite(report2["history"][0]["loss"])
+    out2 = tmp_path / "models2"
+    summary2 = export.main(["--run", str(tmp_path / "runs" / "tiny2"), "--out", str(out2),
+                            "--calibration", "platt", "--tta-hflip"])
+    a, b = summary2["platt"]["a"], summary2["platt"]["b"]
+    assert summary2["max_abs_diff"] <= 1e-4 and (a, b) != (1.0, 0.0)
+    assert "Platt-calibrated on the validation split" in (out2 / "dr-reference.toml").read_text()
+    card = (out2 / "CARD.md").read_text()
+    assert "--name tiny --" in card and "--name tiny2" in card and "Natural-colour images weigh 3x" in card
+    assert set(summary2["metrics"]["test"]) == {"all", "natural", "enhanced"}
+    flipped = export.onnx_predict(Path(summary2["onnx"]), x[:, :, :, ::-1].copy())
+    assert np.allclose(export.onnx_predict(Path(summary2["onnx"]), x), flipped, atol=1e-5)
 
 
 def test_temperature_scaling_recovers_a_known_temperature_and_lowers_nll() -> None:
@@ -135,3 +156,49 @@ def test_ablation_intervals_shrink_with_n_and_a_run_against_itself_differs_by_ze
     assert paired_delta(y, s, s) == (0.0, 0.0, 0.0)
     delta, lo, hi = paired_delta(y, s + 2.0 * y, s)  # strictly better ranking
     assert delta > 0 and lo > 0 and hi >= delta
+
+
+def test_platt_scaling_recovers_a_known_scale_and_offset() -> None:
+    from training.temperature import fit_platt, nll, sigmoid
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=6000) * 2.0
+    y = (rng.random(6000) < sigmoid(z)).astype(np.float64)
+    raw = (z - 1.5) / 0.5  # what a model trained with pos_weight might emit: offset and too sharp
+    a, b = fit_platt(y, raw)
+    assert a == pytest.approx(0.5, rel=0.1) and b == pytest.approx(1.5, abs=0.15)  # z = 0.5 raw + 1.5
+    assert nll(y, a * raw + b) < nll(y, raw)
+    a1, b1 = fit_platt(np.array([1.0, 1.0, 1.0]), np.array([0.1, 0.2, 0.3]))  # one class: finite, no crash
+    assert math.isfinite(a1) and math.isfinite(b1)
+
+
+def test_probability_head_applies_flip_averaging_and_platt_in_one_batch() -> None:
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install -e .[train])")
+    from training.nets import ProbabilityHead, make_net
+
+    torch.manual_seed(0)
+    net = make_net("mobilenet_v2", None).eval()
+    torch.nn.init.normal_(net.classifier[1].weight)
+    x = torch.randn(3, 3, 48, 48)
+    with torch.no_grad():
+        z = 0.5 * (net(x) + net(torch.flip(x, dims=[3])))
+        got = ProbabilityHead(net, 0.7, -0.3, hflip=True).eval()(x)
+        mirrored = ProbabilityHead(net, 0.7, -0.3, hflip=True).eval()(torch.flip(x, dims=[3]))
+    assert got.shape == (3, 1)
+    assert torch.allclose(got, torch.sigmoid(0.7 * z - 0.3), atol=1e-6)
+    assert torch.allclose(got, mirrored, atol=1e-6)  # the score no longer depends on handedness
+
+
+def test_camera_degradation_is_seeded_and_leaves_the_cache_alone() -> None:
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install -e .[train])")
+    from training.augment import camera_degrade
+
+    rng = np.random.default_rng(0)
+    squares = torch.from_numpy(rng.integers(0, 255, (6, 32, 32, 3), dtype=np.uint8))
+    before = squares.clone()
+    one = camera_degrade(squares, torch.Generator().manual_seed(3), p=1.0)
+    two = camera_degrade(squares, torch.Generator().manual_seed(3), p=1.0)
+    assert torch.equal(squares, before) and torch.equal(one, two)
+    assert one.dtype == torch.uint8 and one.shape == squares.shape
+    assert all(not torch.equal(one[i], squares[i]) for i in range(6))  # every image degraded at p = 1
+    assert torch.equal(camera_degrade(squares, torch.Generator().manual_seed(3), p=0.0), squares)
