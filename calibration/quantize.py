@@ -48,9 +48,11 @@ METHODS: dict[str, CalibrationMethod] = {
     "entropy": CalibrationMethod.Entropy,
     "percentile": CalibrationMethod.Percentile,
 }
-#: Ops the head chain may pass through, walking back from the graph output to the last Gemm/MatMul.
+#: Ops the head chain may pass through, walking back from the graph output to the last Gemm/MatMul:
+#: shape ops, activations, and the score arithmetic of an exported model (Platt scale and offset: Mul,
+#: Add; flip averaging: Slice of the doubled batch, Add, Mul by 0.5).
 _HEAD_PASS_THROUGH = {"Sigmoid", "Softmax", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Add",
-                      "Transpose"}
+                      "Transpose", "Mul", "Div", "Sub", "Slice"}
 _HEAD_LINEAR = {"Gemm", "MatMul"}
 _HEAD_ACTIVATIONS = {"Sigmoid", "Softmax"}
 #: Op types whose inputs (only) get Q/DQ under placement "inputs": the weighted ops and the residual Add.

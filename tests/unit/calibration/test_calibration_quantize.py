@@ -45,6 +45,23 @@ def test_the_head_is_found_walking_back_from_the_output(tiny_model: Path) -> Non
     assert head_nodes(onnx.load(str(tiny_model))) == ["/Sigmoid", "/classifier/Gemm"]
 
 
+def test_the_head_includes_flip_averaging_and_platt_arithmetic_of_a_real_export(tmp_path: Path) -> None:
+    """The graph training.export writes with --tta-hflip --calibration platt: the logit arithmetic after
+    the Gemm (batch split, mean, scale, offset) stays in float with the head."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install -e .[train])")
+    from training.export import export_onnx
+    from training.nets import ProbabilityHead, make_net
+
+    torch.manual_seed(0)
+    path = tmp_path / "tta.onnx"
+    export_onnx(ProbabilityHead(make_net("mobilenet_v2", None), 0.8, -1.2, hflip=True), 32, path)
+    model = onnx.load(str(path))
+    head = head_nodes(model)
+    ops = {n.name: n.op_type for n in model.graph.node}
+    assert [ops[name] for name in head][-1] == "Gemm" and ops[head[0]] == "Sigmoid"
+    assert {"Slice", "Add", "Mul"} <= {ops[name] for name in head}
+
+
 @pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
 def test_qdq_model_is_symmetric_int8_with_per_channel_weights(tiny_model: Path, tmp_path: Path, method: str) -> None:
     model, excluded, path = quantized(tiny_model, tmp_path, QuantizeOptions(method=method))
