@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from appliance.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from appliance.tomlfile import read_toml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "APPLIANCE_"
@@ -247,14 +242,8 @@ def quality_profile(profile: str) -> QualityConfig:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            values: dict[str, Any] = tomllib.load(f)
-            return values
-    except FileNotFoundError as exc:
-        raise ConfigError(f"Configuration file not found: {path}") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"Configuration file {path} cannot be read: {exc}") from exc
+    return read_toml(path, ConfigError, f"Configuration file not found: {path}",
+                     f"Configuration file {path} cannot be read")
 
 
 def _apply_mapping(target: Any, values: Mapping[str, Any], where: str) -> None:

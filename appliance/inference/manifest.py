@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,7 @@ from typing import Any
 from appliance.domain import ModelInfo
 from appliance.errors import ManifestError, ModelIntegrityError
 from appliance.inference.preprocess import InputSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from appliance.tomlfile import read_toml
 
 #: Model formats a runner can load from a manifest (TensorRT engines are derived, never listed).
 FORMATS = ("onnx",)
@@ -161,14 +156,8 @@ def load_manifest(path: Path, *, verify: bool = True) -> ModelManifest:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            data: dict[str, Any] = tomllib.load(f)
-            return data
-    except FileNotFoundError as exc:
-        raise ManifestError(f"Model manifest {path} is missing; reinstall the model.") from exc
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"Model manifest {path} cannot be read: {exc}") from exc
+    return read_toml(path, ManifestError, f"Model manifest {path} is missing; reinstall the model.",
+                     f"Model manifest {path} cannot be read")
 
 
 def _key_name(section: str, key: str) -> str:
