@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 from build_fakes import FakeDevice, Recorder, make_pycuda, make_tensorrt
-from build_models import MANIFEST, SIZE, FakeLibs, InstallFakes, WriteModel, tiny_onnx
+from build_models import FakeLibs, InstallFakes, WriteModel
+from model_fakes import SIZE, manifest_fields, tiny_onnx, to_toml
 
 from appliance.inference.manifest import ModelManifest, load_manifest
 
@@ -27,9 +28,9 @@ def write_model(tmp_path: Path) -> WriteModel:
         data = tiny_onnx(quantized=quantized, size=size)
         stem = f"{name}-{'int8' if quantized else 'fp32'}"
         (folder / f"{stem}.onnx").write_bytes(data)
-        text = MANIFEST.format(name=name, file=f"{stem}.onnx", sha=hashlib.sha256(data).hexdigest(), size=size,
-                               threshold=threshold)
-        (folder / f"{stem}.toml").write_text(text)
+        fields = manifest_fields(f"{stem}.onnx", hashlib.sha256(data).hexdigest(), size=size)
+        fields["name"], fields["threshold"]["operating"] = name, threshold
+        (folder / f"{stem}.toml").write_text(to_toml(fields))
         return load_manifest(folder / f"{stem}.toml")
 
     return write

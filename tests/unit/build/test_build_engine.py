@@ -206,7 +206,7 @@ def test_a_swapped_model_file_is_refused(
 
 
 def test_auto_precision_follows_the_model() -> None:
-    from build_models import tiny_onnx
+    from model_fakes import tiny_onnx
 
     assert choose_precision("auto", tiny_onnx(quantized=True)) == "int8"
     assert choose_precision("auto", tiny_onnx()) == "fp16"

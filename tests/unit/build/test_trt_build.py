@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from build_fakes import CACHE_MAGIC, PLAN_MAGIC
-from build_models import SIZE, InstallFakes, tiny_onnx
+from build_models import InstallFakes
+from model_fakes import SIZE, tiny_onnx
 
 from build.errors import EngineBuildError, OnnxParseError
 from build.plan import BatchProfile, plan_build

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from model_fakes import manifest_fields, to_toml
 from onnx import TensorProto, helper, numpy_helper, save
 
 SIZE = 32
@@ -59,33 +60,10 @@ def fp32_manifest(folder: Path, *, threshold: float = 0.5, model_name: str = "dr
 
     model = tiny_conv_onnx(folder / model_name, seed=seed)
     digest = hashlib.sha256(model.read_bytes()).hexdigest()
-    text = f"""name = "dr-tiny"
-version = "0.1.0"
-file = "{model_name}"
-sha256 = "{digest}"
-format = "onnx"
-
-[input]
-name = "{INPUT}"
-size = {SIZE}
-layout = "NCHW"
-colour = "RGB"
-mean = [0.485, 0.456, 0.406]
-std = [0.229, 0.224, 0.225]
-local_contrast = false
-
-[output]
-name = "{OUTPUT}"
-meaning = "probability of referable diabetic retinopathy"
-
-[threshold]
-operating = {threshold}
-chosen_on = "validation split: sensitivity >= 0.87"
-
-[training]
-data = "synthetic test photos"
-split = "patient-level hash"
-"""
+    fields = manifest_fields(model_name, digest, size=SIZE)
+    fields["name"], fields["threshold"]["operating"] = "dr-tiny", threshold
+    fields["training"] = {"data": "synthetic test photos", "split": "patient-level hash"}
+    text = to_toml(fields)
     path = folder / "dr-tiny.toml"
     path.write_text(text)
     return path

@@ -1,4 +1,7 @@
-"""Test doubles for the inference tests: a tiny ONNX model built here and manifests for it."""
+"""Shared test doubles: a tiny ONNX model (float or Q/DQ) built with onnx.helper, and manifests for any model.
+
+Imported by the inference, engine-build and calibration tests (tests/ is on sys.path via its conftest).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +17,24 @@ SIZE = 8
 
 
 def tiny_onnx(
-    size: int = SIZE, input_name: str = "image", output_name: str = "referable_probability",
+    size: int = SIZE, input_name: str = "image", output_name: str = "referable_probability", *,
+    quantized: bool = False,
 ) -> bytes:
-    """ONNX model: image [N, 3, size, size] -> mean over C, H, W -> sigmoid -> [N, 1]."""
-    nodes = [
-        helper.make_node("Flatten", [input_name], ["flat"], axis=1),
+    """ONNX model: image [N, 3, size, size] -> (Q/DQ int8 when `quantized`) -> mean over C, H, W -> sigmoid
+    -> [N, 1]."""
+    nodes, first, initializers = [], input_name, []
+    if quantized:
+        initializers = [
+            helper.make_tensor("scale", TensorProto.FLOAT, [], [0.03]),
+            helper.make_tensor("zero", TensorProto.INT8, [], [0]),
+        ]
+        nodes += [
+            helper.make_node("QuantizeLinear", [input_name, "scale", "zero"], ["q"]),
+            helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["dq"]),
+        ]
+        first = "dq"
+    nodes += [
+        helper.make_node("Flatten", [first], ["flat"], axis=1),
         helper.make_node("ReduceMean", ["flat"], ["mean"], axes=[1], keepdims=1),
         helper.make_node("Sigmoid", ["mean"], [output_name]),
     ]
@@ -27,6 +43,7 @@ def tiny_onnx(
         "tiny",
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 3, size, size])],
         [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", 1])],
+        initializer=initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # old enough for any onnxruntime the appliance allows
