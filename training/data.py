@@ -21,11 +21,9 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from appliance.evaluation.split import patient_split  # the one split rule, shared with evaluation
 from appliance.inference.preprocess import InputSpec, fundus_square
 
-SPLITS = ("train", "val", "test")
-#: Share of patients (percent) in train, then val; the rest is test.
-TRAIN_PCT, VAL_PCT = 70, 15
 _NAME = re.compile(r"eyepacs_(nat|enh|orig)_(\d+)_(left|right)\.jpg$")
 
 
@@ -43,12 +41,6 @@ class Example:
     @property
     def split(self) -> str:
         return patient_split(self.patient)
-
-
-def patient_split(patient: str) -> str:
-    """Deterministic split of a patient id: sha256 -> 0..99 -> train <70, val <85, else test."""
-    bucket = int.from_bytes(hashlib.sha256(patient.encode()).digest()[:8], "big") % 100
-    return "train" if bucket < TRAIN_PCT else "val" if bucket < TRAIN_PCT + VAL_PCT else "test"
 
 
 def read_examples(data_dir: Path) -> list[Example]:

@@ -3,8 +3,8 @@
 A patient's images all land in one split: the patient number in an EyePACS file name
 (`eyepacs_<nat|enh|orig>_<patient>_<left|right>.jpg`) is hashed with sha256 into 100 buckets,
 train below 70, val below 85, test above. The subset (nat/enh/orig) is not part of the key, so a
-patient present in two subsets would still fall into one split. training/data.py holds the same
-rule (the appliance never imports training); a unit test keeps the two equal on the dev set.
+patient present in two subsets would still fall into one split. training/data.py imports this rule
+(training may import the appliance; the appliance never imports training).
 """
 
 from __future__ import annotations
