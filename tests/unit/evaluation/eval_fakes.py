@@ -8,8 +8,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from model_fakes import manifest_fields, tiny_onnx, to_toml
 
-from tests.unit.inference.model_fakes import manifest_fields, tiny_onnx, to_toml
 from tests.unit.quality import synthetic_fundus
 
 HEADER = "file,dr_grade,referable,quality,source,original_name\n"

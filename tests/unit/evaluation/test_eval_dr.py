@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_fakes import expected_scores
 
 from appliance.config import LimitsConfig, QualityConfig
 from appliance.evaluation.dataset import read_labels
@@ -15,7 +16,6 @@ from appliance.inference.manifest import ModelManifest
 from appliance.inference.onnx_runner import OnnxRunner
 from appliance.inference.preprocess import preprocess
 from appliance.quality import assess
-from tests.unit.inference.model_fakes import expected_scores
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
