@@ -25,9 +25,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from appliance.evaluation.dataset import default_data_dir
+from appliance.evaluation.split import SPLITS
 from appliance.inference.preprocess import InputSpec
 from training.augment import augment, camera_degrade, to_input
-from training.data import SPLITS, Example, SplitData, load_split, read_examples, subsample
+from training.data import Example, SplitData, load_split, read_examples, subsample
 from training.metrics import roc_auc
 from training.nets import BACKBONES, PRETRAINED, input_spec, make_net
 

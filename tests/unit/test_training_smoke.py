@@ -12,7 +12,8 @@ import pytest
 
 @pytest.mark.devset
 def test_split_is_patient_level_and_about_70_15_15(devset: Path) -> None:
-    from training.data import SPLITS, read_examples
+    from appliance.evaluation.split import SPLITS
+    from training.data import read_examples
 
     examples = read_examples(devset)
     assert examples and all("idrid" not in e.file for e in examples)  # no grade, never used

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.evaluation.split import patient_split
 from calibration.errors import CalibrationError
 from calibration.images import (
     eligible,
@@ -17,7 +18,7 @@ from calibration.images import (
     strata_counts,
     write_list,
 )
-from training.data import Example, patient_split
+from training.data import Example
 
 
 def example(i: int, *, natural: bool, referable: bool, reject: bool = False) -> Example:
