@@ -11,6 +11,7 @@ from appliance.config import Config
 from appliance.devices import Camera
 from appliance.devices.simulated import SimulatedCamera
 from appliance.errors import ConfigError
+from appliance.inference.heatmap import HeatmapModel
 from appliance.inference.manifest import ModelManifest, load_manifest
 from appliance.inference.registry import select_runner
 from appliance.inference.runner import Runner
@@ -28,6 +29,8 @@ class Appliance:
     runner: Runner
     camera: Camera
     pipeline: ScreeningPipeline
+    #: Class-activation heatmaps on request (None when the model ships no heatmap model).
+    heatmap: HeatmapModel | None = None
 
     def close(self) -> None:
         self.runner.deactivate()
@@ -68,8 +71,9 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
     log.info("model %s %s (sha256 %s…) on %s", info.name, info.version, info.sha256[:12], info.runner)
     camera = make_camera(config)
     pipeline = ScreeningPipeline(config=config, manifest=manifest, runner=runner, store=store)
+    heatmap = HeatmapModel(manifest, threads=config.model.intra_op_threads) if manifest.heatmap else None
     return Appliance(config=config, store=store, manifest=manifest, runner=runner, camera=camera,
-                     pipeline=pipeline)
+                     pipeline=pipeline, heatmap=heatmap)
 
 
 def make_camera(config: Config) -> Camera:

@@ -36,8 +36,12 @@ def _floats(values: Sequence[float]) -> str:
 
 
 def manifest_text(fp32: ModelManifest, *, name: str, model_file: str, sha256: str,
-                  training: Mapping[str, TomlValue]) -> str:
-    """The INT8 manifest TOML (pure). `model_file` is relative to the manifest's folder."""
+                  training: Mapping[str, TomlValue], folder: Path | None = None) -> str:
+    """The INT8 manifest TOML (pure). `model_file` is relative to the manifest's folder, `folder`.
+
+    The FP32 model's [heatmap] (an explanation model run on onnxruntime on request, never quantized)
+    is carried over, its file named relative to `folder` (default: the FP32 manifest's folder).
+    """
     spec = fp32.input
     chosen_on = fp32.threshold_chosen_on or "the FP32 model's locked threshold"
     lines = [
@@ -67,6 +71,16 @@ def manifest_text(fp32: ModelManifest, *, name: str, model_file: str, sha256: st
         "[training]",
         *(f"{key} = {_value(value)}" for key, value in training.items()),
     ]
+    if fp32.heatmap is not None:
+        here = folder if folder is not None else fp32.model_path.parent
+        lines += [
+            "",
+            "[heatmap]",
+            f"file = {_value(os.path.relpath(fp32.heatmap.path, here))}",
+            f"sha256 = {_value(fp32.heatmap.sha256)}",
+            f"output = {_value(fp32.heatmap.output_name)}",
+            *([f"meaning = {_value(fp32.heatmap.meaning)}"] if fp32.heatmap.meaning else []),
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -264,7 +264,7 @@ def calibrate(req: Request, progress: Progress = print) -> Outcome:
         chosen_c.path = onnx_path
     training = _training_fields(req, fp32, chosen_c, len(chosen), list_sha, manifest_path)
     text = manifest_text(fp32, name=req.out.name, model_file=onnx_path.name, sha256=sha256_file(onnx_path),
-                         training=training)
+                         training=training, folder=manifest_path.parent)
     manifest = write_manifest(manifest_path, text)
     report = render_report(fp32=fp32, int8=manifest, candidates=candidates, shipped=shipped, test=test,
                            strata=strata, list_file=req.list_file, list_sha256=list_sha, command=req.command,

@@ -104,3 +104,19 @@ def to_toml(data: dict[str, Any]) -> str:
 
 #: write_manifest(edit=None, model=None) -> the manifest's path (see conftest).
 WriteManifest = Callable[..., Path]
+
+
+def tiny_heatmap_onnx(size: int = SIZE, input_name: str = "image", output_name: str = "referable_heatmap") -> bytes:
+    """Heatmap model: image [N, 3, S, S] -> mean over channels -> 2x2 average pool -> [N, 1, S/2, S/2]."""
+    nodes = [
+        helper.make_node("ReduceMean", [input_name], ["grey"], axes=[1], keepdims=1),
+        helper.make_node("AveragePool", ["grey"], [output_name], kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny-heatmap",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 3, size, size])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", 1, size // 2, size // 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return bytes(model.SerializeToString())

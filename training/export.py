@@ -33,7 +33,7 @@ from appliance.inference.preprocess import InputSpec, to_tensor
 from training.card import write_card
 from training.data import SplitData, load_split
 from training.metrics import Operating, at_threshold, choose_threshold, roc_auc
-from training.nets import ProbabilityHead, input_spec, make_net
+from training.nets import ActivationMap, ProbabilityHead, input_spec, make_net
 from training.temperature import fit_platt
 from training.train import scores, split_examples
 
@@ -128,6 +128,43 @@ clinically_validated = false
 """
 
 
+HEATMAP_OUTPUT = "referable_heatmap"
+
+
+def export_heatmap(model: ActivationMap, size: int, path: Path, scoring_onnx: Path,
+                   x: npt.NDArray[np.float32]) -> float:
+    """Write the activation-map ONNX (output `referable_heatmap` [N, 1, h, w]) and check it: the sigmoid of
+    its spatial mean must equal the scoring model's probability. Returns the largest difference.
+
+    Raises:
+        RuntimeError: the two disagree by more than 1e-4 (the map would not explain the score).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model.eval(), (torch.zeros(1, 3, size, size),), str(path), dynamo=False, opset_version=OPSET,
+            input_names=[INPUT], output_names=[HEATMAP_OUTPUT],
+            dynamic_axes={INPUT: {0: "batch"}, HEATMAP_OUTPUT: {0: "batch"}},
+        )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    maps = session.run([HEATMAP_OUTPUT], {INPUT: x})[0]
+    from_maps = 1.0 / (1.0 + np.exp(-maps.mean(axis=(2, 3)).astype(np.float64)))
+    diff = float(np.abs(from_maps - onnx_predict(scoring_onnx, x)).max())
+    if not diff <= 1e-4:
+        raise RuntimeError(f"the heatmap's mean differs from the score by {diff:.2e} (> 1e-4)")
+    return diff
+
+
+def heatmap_section(file: str, digest: str) -> str:
+    return f"""
+[heatmap]
+file = {_q(file)}
+sha256 = {_q(digest)}
+output = {_q(HEATMAP_OUTPUT)}
+meaning = "referable-DR logit per region of the model's view [N, 1, h, w]; its mean is the score's logit"
+"""
+
+
 def describe_data(counts: dict[str, Any]) -> str:
     parts = [f"{n}: {c['images']} images ({c['positive']} referable / {c['negative']} not; "
              f"{c['natural']} natural-colour, {c['enhanced']} enhanced; {c['patients']} patients)"
@@ -146,6 +183,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--notes", type=Path, default=None, help="markdown added to CARD.md (choices, caveats)")
     p.add_argument("--calibration", choices=("none", "platt"), default="none",
                    help="platt: sigmoid(a*logit + b) with a, b fitted on the validation split only")
+    p.add_argument("--heatmap", action="store_true",
+                   help="also export the class-activation model (<name>-<version>-heatmap.onnx) the kiosk can show")
     p.add_argument("--tta-hflip", action="store_true",
                    help="the graph averages the logits of the image and its mirror (2 forward passes)")
     args = p.parse_args(argv)
@@ -181,6 +220,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     diff = max_difference(model, onnx_path, x_val[:64])
     if not diff <= 1e-4:
         raise RuntimeError(f"onnxruntime differs from torch by {diff:.2e} (> 1e-4); not writing a manifest")
+    heatmap_file = f"{args.name}-{args.version}-heatmap.onnx" if args.heatmap else None
+    heatmap_diff = None
+    if heatmap_file is not None:
+        heatmap_diff = export_heatmap(ActivationMap(net, scale, bias, args.tta_hflip), spec.size,
+                                      args.out / heatmap_file, onnx_path, x_val[:16])
     p_val = onnx_predict(onnx_path, x_val)[:, 0].astype(np.float64)
     p_test = onnx_predict(onnx_path, x_test)[:, 0].astype(np.float64)
     op_val = choose_threshold(data["val"].labels, p_val, MIN_SENSITIVITY)
@@ -193,10 +237,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     command = " && ".join([*ancestry(config), report["command"], export_cmd])
     text = manifest_text(args.name, args.version, onnx_file, sha256(onnx_path), spec, op_val.threshold,
                          describe_data(counts), auc["val"], auc["test"], command, scoring)
+    if heatmap_file is not None:
+        text += heatmap_section(heatmap_file, sha256(args.out / heatmap_file))
     tomllib.loads(text)  # refuse to write a manifest that does not parse
     (args.out / f"{args.name}.toml").write_text(text)
     summary = {"onnx": str(onnx_path), "bytes": onnx_path.stat().st_size, "max_abs_diff": diff,
                "scoring": scoring, "platt": {"a": scale, "b": bias},
+               "heatmap": None if heatmap_file is None else {"file": heatmap_file, "mean_vs_score": heatmap_diff},
                "auc": auc, "by_source": by_source, "metrics": metrics, "val": vars_of(op_val), "test": vars_of(op_test),
                "counts": counts}
     notes = args.notes.read_text() if args.notes else ""

@@ -137,3 +137,32 @@ class ProbabilityHead(nn.Module):
         if self.scale != 1.0 or self.bias != 0.0:
             logit = logit * self.scale + self.bias
         return torch.sigmoid(logit)
+
+
+class ActivationMap(nn.Module):
+    """The class-activation map of a MobileNetV2 with a linear head: the head applied at every position
+    of the last feature map, [N, 1, h, w] in logit units, so that its spatial mean is the logit.
+
+    `scale`, `bias` and `hflip` as in ProbabilityHead, so the map's mean is the exported model's own
+    (calibrated, flip-averaged) logit; with `hflip` the mirror's map is flipped back before averaging.
+    """
+
+    def __init__(self, net: MobileNetV2, scale: float = 1.0, bias: float = 0.0, hflip: bool = False) -> None:
+        super().__init__()
+        if not isinstance(net, MobileNetV2) or not isinstance(net.classifier[1], nn.Linear):
+            raise ValueError("an activation map needs MobileNetV2 with a linear head")
+        self.net, self.scale, self.bias, self.hflip = net, float(scale), float(bias), hflip
+
+    def _maps(self, x: torch.Tensor) -> torch.Tensor:
+        head = self.net.classifier[1]
+        weight = head.weight.view(head.out_features, head.in_features, 1, 1)
+        return nn.functional.conv2d(self.net.features(x), weight, head.bias)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if self.hflip:
+            both = self._maps(torch.cat([image, torch.flip(image, dims=[3])], 0))
+            n = image.shape[0]
+            cam = 0.5 * (both[:n] + torch.flip(both[n:], dims=[3]))
+        else:
+            cam = self._maps(image)
+        return cam * self.scale + self.bias

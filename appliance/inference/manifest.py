@@ -27,7 +27,20 @@ _SECTION_KEYS = {
     "output": {"name", "meaning"},
     "threshold": {"operating", "chosen_on"},
 }
-_TOP_KEYS = {"name", "version", "file", "sha256", "format", *_SECTION_KEYS, "training"}
+#: The optional class-activation (heatmap) model beside the scoring model: its file, hash and output.
+_HEATMAP_KEYS = {"file", "sha256", "output", "meaning"}
+_TOP_KEYS = {"name", "version", "file", "sha256", "format", *_SECTION_KEYS, "training", "heatmap"}
+
+
+@dataclass(frozen=True)
+class HeatmapFile:
+    """The explanation model of a scoring model: same input contract, output [N, 1, h, w] in logit units
+    whose spatial mean is the scoring model's logit. Verified against `sha256` when first loaded."""
+
+    path: Path
+    sha256: str
+    output_name: str
+    meaning: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,8 @@ class ModelManifest:
     training: dict[str, Any] = field(default_factory=dict)
     #: Where the threshold came from (e.g. "sensitivity 0.87 on the validation split").
     threshold_chosen_on: str = ""
+    #: The optional class-activation model the kiosk shows on request; None when the model ships none.
+    heatmap: HeatmapFile | None = None
 
     def info(self, runner_name: str) -> ModelInfo:
         """The provenance every result records: name, version, sha256 and the runner that scored."""
@@ -145,6 +160,7 @@ def load_manifest(path: Path, *, verify: bool = True) -> ModelManifest:
         threshold=threshold,
         training=dict(_section(data, "training", where, required=False)),
         threshold_chosen_on=_str(thr, "chosen_on", where, "threshold") if "chosen_on" in thr else "",
+        heatmap=_heatmap(data, path, where),
     )
     if verify:
         try:
@@ -153,6 +169,20 @@ def load_manifest(path: Path, *, verify: bool = True) -> ModelManifest:
             raise ManifestError(f"Model file {model_path} cannot be read: {exc.strerror}.") from exc
         check_integrity(manifest, actual)
     return manifest
+
+
+def _heatmap(data: Mapping[str, Any], path: Path, where: str) -> HeatmapFile | None:
+    """The [heatmap] section, if any (its file is hashed when the heatmap model is first loaded)."""
+    if "heatmap" not in data:
+        return None
+    table = _section(data, "heatmap", where)
+    _reject_unknown(table, _HEATMAP_KEYS, where, "heatmap")
+    digest = _str(table, "sha256", where, "heatmap").lower()
+    if not _SHA256.match(digest):
+        raise ManifestError(f"Model manifest {where}: [heatmap] 'sha256' must be 64 hexadecimal characters.")
+    meaning = _str(table, "meaning", where, "heatmap") if "meaning" in table else ""
+    return HeatmapFile(path.parent / _str(table, "file", where, "heatmap"), digest,
+                       _str(table, "output", where, "heatmap"), meaning)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

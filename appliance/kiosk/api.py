@@ -8,6 +8,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from appliance.domain import Capture, Eye
+from appliance.imaging import decode_image
+from appliance.inference.heatmap import HeatmapUnavailableError
 from appliance.runtime import Appliance
 from appliance.summary import exam_summary, record_summary
 
@@ -62,11 +64,34 @@ def get_exam(exam_id: str) -> ResponseReturnValue:
     return jsonify(record_summary(_box().store.get_exam(exam_id)))
 
 
+def _stored(sha256: str) -> bytes | None:
+    try:
+        return _box().store.image_bytes(sha256)
+    except KeyError:
+        return None
+
+
+_NOT_FOUND = {"error": "image_not_found", "message": "No such image on this appliance."}
+
+
+@api.get("/images/<sha256>/heatmap")
+def heatmap(sha256: str) -> ResponseReturnValue:
+    """PNG: the model's view of a stored photo with its class-activation heatmap (a review aid, not validated)."""
+    box = _box()
+    if box.heatmap is None:
+        error = HeatmapUnavailableError(f"Model {box.manifest.name} {box.manifest.version} has no heatmap model.")
+        return jsonify(error.to_dict()), error.http_status
+    data = _stored(sha256)
+    if data is None:
+        return jsonify(_NOT_FOUND), 404
+    png = box.heatmap.overlay_png(decode_image(data, box.config.limits))
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
 @api.get("/images/<sha256>")
 def image(sha256: str) -> ResponseReturnValue:
-    try:
-        data = _box().store.image_bytes(sha256)
-    except KeyError:
-        return jsonify({"error": "image_not_found", "message": "No such image on this appliance."}), 404
+    data = _stored(sha256)
+    if data is None:
+        return jsonify(_NOT_FOUND), 404
     mime = next((m for magic, m in _IMAGE_TYPES.items() if data.startswith(magic)), "application/octet-stream")
     return Response(data, mimetype=mime)

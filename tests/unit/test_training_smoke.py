@@ -70,13 +70,19 @@ def test_one_tiny_epoch_trains_checkpoints_and_exports(devset: Path, tmp_path: P
     assert math.isfinite(report2["history"][0]["loss"])
     out2 = tmp_path / "models2"
     summary2 = export.main(["--run", str(tmp_path / "runs" / "tiny2"), "--out", str(out2),
-                            "--calibration", "platt", "--tta-hflip"])
+                            "--calibration", "platt", "--tta-hflip", "--heatmap"])
     a, b = summary2["platt"]["a"], summary2["platt"]["b"]
     assert summary2["max_abs_diff"] <= 1e-4 and (a, b) != (1.0, 0.0)
     assert "Platt-calibrated on the validation split" in (out2 / "dr-reference.toml").read_text()
     card = (out2 / "CARD.md").read_text()
     assert "--name tiny --" in card and "--name tiny2" in card and "Natural-colour images weigh 3x" in card
     assert set(summary2["metrics"]["test"]) == {"all", "natural", "enhanced"}
+    # The heatmap model explains exactly this score: the sigmoid of its mean is the probability.
+    assert summary2["heatmap"]["mean_vs_score"] <= 1e-4
+    from appliance.inference.heatmap import HeatmapModel
+    from appliance.inference.manifest import load_manifest
+    heat = HeatmapModel(load_manifest(out2 / "dr-reference.toml"))
+    assert heat.activation_map(np.full((80, 96, 3), 120, np.uint8)).shape == (2, 2)  # 64 px / 32
     flipped = export.onnx_predict(Path(summary2["onnx"]), x[:, :, :, ::-1].copy())
     assert np.allclose(export.onnx_predict(Path(summary2["onnx"]), x), flipped, atol=1e-5)
 

@@ -33,12 +33,44 @@ function showResult(exam) {
     const field = image.detected_field === "unknown" ? "" : ` (${image.detected_field}-centred)`;
     const caption = q.passed ? `${image.eye}${field}: quality passed` : `${image.eye}: retake — ${q.message}`;
     figure.append(img, text("figcaption", caption, q.passed ? "passed" : "failed"));
+    if (q.passed) figure.append(heatmapButton(image, img));
     return figure;
   }));
   document.getElementById("provenance").textContent =
     `Exam ${exam.exam_id} · model ${exam.model.name} ${exam.model.version} (${exam.model.runner}) · ` +
     `threshold ${exam.thresholds.referable.toFixed(3)} · ${exam.notice}`;
   resultBox.hidden = false;
+}
+
+// The class-activation heatmap of a scored photo, on request: a review aid, not a validated finding.
+function heatmapButton(image, img) {
+  const button = text("button", "Show where the model looked", "heatmap-button");
+  button.type = "button";
+  let shown = false;
+  button.addEventListener("click", async () => {
+    if (shown) {
+      img.src = `/api/images/${image.sha256}`;
+      button.textContent = "Show where the model looked";
+      shown = false;
+      return;
+    }
+    button.disabled = true;
+    try {
+      const response = await fetch(`/api/images/${image.sha256}/heatmap`);
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        button.textContent = body.message || "No heatmap for this photo.";
+        return;
+      }
+      img.src = URL.createObjectURL(await response.blob());
+      img.alt = `${image.eye} eye photo with the model's heatmap (red: regions that raised the score)`;
+      button.textContent = "Heatmap shown (red raised the score; not validated). Show the photo";
+      shown = true;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
 }
 
 form.addEventListener("submit", async (event) => {

@@ -45,3 +45,22 @@ def test_a_manifest_whose_sha_does_not_match_is_not_left_behind(tiny_manifest: P
     with pytest.raises(CalibrationError, match="did not load back"):
         write_manifest(target, text)
     assert not target.exists() and not list(tiny_manifest.parent.glob("*.tmp"))
+
+
+def test_the_fp32_heatmap_model_is_carried_over_relative_to_the_int8_folder(tiny_manifest: Path) -> None:
+    (tiny_manifest.parent / "heat.onnx").write_bytes(b"heatmap model bytes")
+    digest = hashlib.sha256(b"heatmap model bytes").hexdigest()
+    with tiny_manifest.open("a") as f:
+        f.write(f'\n[heatmap]\nfile = "heat.onnx"\nsha256 = "{digest}"\noutput = "referable_heatmap"\n')
+    fp32 = load_manifest(tiny_manifest)
+    elsewhere = tiny_manifest.parent / "int8"
+    elsewhere.mkdir()
+    int8_file = elsewhere / "q.onnx"
+    shutil.copyfile(fp32.model_path, int8_file)
+    text = manifest_text(fp32, name="q", model_file="q.onnx", sha256=hashlib.sha256(int8_file.read_bytes()).hexdigest(),
+                         training={}, folder=elsewhere)
+    int8 = write_manifest(elsewhere / "q.toml", text)
+    assert fp32.heatmap is not None and int8.heatmap is not None
+    assert int8.heatmap.path.resolve() == fp32.heatmap.path.resolve()  # the same file...
+    assert (int8.heatmap.sha256, int8.heatmap.output_name) == (fp32.heatmap.sha256, fp32.heatmap.output_name)
+    assert 'file = "../heat.onnx"' in text
