@@ -35,6 +35,13 @@ def test_technician_screens_an_exam_from_the_page(tmp_path: Path) -> None:
             assert page.locator("#images figure").count() == 2
             assert page.locator("#images img").evaluate_all("imgs => imgs.every(i => i.naturalWidth > 0)")
             assert "not clinically validated" in page.inner_text("#provenance")
+            # Where the model looked: the first scored photo's heatmap replaces it on request.
+            button = page.locator(".heatmap-button").first
+            button.click()
+            page.wait_for_function("() => [...document.querySelectorAll('#images img')].some("
+                                   "i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0)",
+                                   timeout=30_000)
+            assert "not validated" in button.inner_text()
             page.screenshot(path=str(tmp_path / "kiosk.png"))
         finally:
             browser.close()

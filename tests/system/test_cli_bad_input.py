@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from appliance.config import tomllib
+from appliance.tomlfile import tomllib
 from tests.system.helpers import box_env, run_cli, store_rows
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from appliance.config import tomllib
+import cv2
+import numpy as np
+
+from appliance.tomlfile import tomllib
 from tests.system.helpers import box_env, free_port, request, run_cli, running_server, store_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,6 +89,12 @@ def test_http_api_screens_uploads_and_camera_then_reads_back(tmp_path: Path,
         image = request(f"{base}/api/images/{exam['images'][0]['sha256']}")
         assert image.status == 200 and image.body == right.read_bytes()
         assert image.content_type == "image/jpeg"
+        heatmap = request(f"{base}/api/images/{exam['images'][0]['sha256']}/heatmap")
+        assert heatmap.status == 200 and heatmap.content_type == "image/png", heatmap.body[:200]
+        view = cv2.imdecode(np.frombuffer(heatmap.body, np.uint8), cv2.IMREAD_COLOR)
+        side = MANIFEST["input"]["size"]
+        assert view is not None and view.shape == (side, side, 3)  # the model's view of the photo
+        assert request(f"{base}/api/images/{'0' * 64}/heatmap").status == 404
 
         camera = request(base + "/api/exams", fields={"patient_id": "P-003", "use_camera": "1"})
         assert camera.status == 201, camera.body
