@@ -75,6 +75,11 @@ def write_card(path: Path, name: str, version: str, spec: InputSpec, report: dic
         f"std {list(spec.std)}). "
         f"Output `referable_probability` float32 [N, 1]. ONNX opset 17, dynamic batch; onnxruntime matches "
         f"torch within {summary['max_abs_diff']:.1e}.",
+        *([f"- Heatmap: `{summary['heatmap']['file']}` gives the referable-DR logit per region of the last "
+           "feature map (class activation; its mean is the score's logit, checked within "
+           f"{summary['heatmap']['mean_vs_score']:.1e}). The kiosk shows it on request over the model's view "
+           "of a photo. A review aid only: not validated as a lesion detector."]
+          if summary.get("heatmap") else []),
         "",
         "## Data",
         "EyePACS (Kaggle DR 2015) images of the fundus dev set: natural-colour photographs and a subset "
@@ -139,8 +144,8 @@ def write_card(path: Path, name: str, version: str, spec: InputSpec, report: dic
         "## Intended use and limits",
         "- Intended: development and testing of the screening appliance (pipeline, runners, INT8 "
         "calibration, kiosk), and as a baseline for better models.",
-        "- Not intended: any clinical or diagnostic decision. Not clinically validated. Trained at low "
-        "resolution on CPU for a short time; small lesions (microaneurysms) may be missed.",
+        "- Not intended: any clinical or diagnostic decision. Not clinically validated. Trained on a "
+        f"CPU at {spec.size} px for {cfg['epochs']} epochs; small lesions (microaneurysms) may be missed.",
         "",
         "## Licences",
         "- EyePACS / Kaggle DR 2015 data: non-commercial research and education only.",
