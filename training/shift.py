@@ -103,6 +103,12 @@ def write_shifted(data_dir: Path, out: Path, split: str = "test", names: list[st
     return written
 
 
+def _natural_colour(per_source: dict[str, Any]) -> dict[str, Any] | None:
+    """The largest natural-colour EyePACS source's photos (source names `eyepacs:<repository>`)."""
+    natural = [v["all_scored"] for k, v in per_source.items() if k.startswith("eyepacs:")]
+    return max(natural, key=lambda m: m["n"]) if natural else None
+
+
 def _cell(m: dict[str, Any], key: str) -> str:
     e = m[key]
     return "n/a" if e["value"] is None else f"{e['value']:.3f} ({e['low']:.3f}-{e['high']:.3f})"
@@ -119,7 +125,7 @@ def summarise(out: Path, reference: Path | None = None) -> str:
             continue
         r = json.loads(path.read_text())
         everything = r["all_scored"]
-        natural = next((v["all_scored"] for k, v in r["per_source"].items() if k.startswith("eyepacs:")), None)
+        natural = _natural_colour(r["per_source"])
         label = PERTURBATIONS[name][0] if name in PERTURBATIONS else name
         lines.append(
             f"| {label} | {everything['n']} | {r['imageability']['share']:.3f} | {_cell(everything, 'auc')} | "

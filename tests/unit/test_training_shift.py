@@ -53,10 +53,13 @@ def test_the_summary_table_reads_evaluate_reports(tmp_path: Path) -> None:
         return {"value": v, "low": v - 0.05, "high": v + 0.05}
 
     block = {"n": 10, "auc": estimate(0.8), "sensitivity": estimate(0.9), "specificity": estimate(0.5)}
+    one = {**block, "n": 1, "sensitivity": estimate(1.0)}  # a one-photo natural source must not stand for all
     report = {"all_scored": block, "imageability": {"share": 0.75},
-              "per_source": {"eyepacs:x": {"all_scored": block}, "eyepacs-enhanced256:y": {"all_scored": block}}}
+              "per_source": {"eyepacs:a": {"all_scored": one}, "eyepacs:x": {"all_scored": block},
+                             "eyepacs-enhanced256:y": {"all_scored": block}}}
     (tmp_path / "blur").mkdir()
     (tmp_path / "blur" / "report.json").write_text(json.dumps(report))
     table = summarise(tmp_path)
     assert "Gaussian blur" in table and "| 10 | 0.750 | 0.800 (0.750-0.850) |" in table
+    assert table.rstrip().endswith("| 0.900 (0.850-0.950) |")  # natural colour: the 10-photo source
     assert "jpeg30" not in table and "JPEG" not in table  # no report, no row
