@@ -135,3 +135,27 @@ def test_http_bad_input_gets_4xx_json_and_stores_nothing(tmp_path: Path, sample_
     assert not list((data / "images").rglob("*.*")), "no image file may stay behind"
     rejected = store_rows(data, "SELECT count(*) AS n FROM audit WHERE action = 'exam_rejected'")[0]["n"]
     assert rejected == len(cases) + 1
+
+
+def test_a_missing_or_tampered_heatmap_model_fails_alone_and_screening_goes_on(
+        tmp_path: Path, sample_pair: tuple[Path, Path]) -> None:
+    right, left = sample_pair
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / MANIFEST["file"]).write_bytes((REPO / "models" / MANIFEST["file"]).read_bytes())
+    heat = MANIFEST["heatmap"]["file"]
+    (models / heat).write_bytes((REPO / "models" / heat).read_bytes()[:-1] + b"\0")  # one byte changed
+    text = (REPO / "models" / "dr-reference.toml").read_text()
+    (models / "tampered.toml").write_text(text)
+    (models / "none.toml").write_text(text[: text.index("[heatmap]")])
+    photos = [("right", right.name, right.read_bytes()), ("left", left.name, left.read_bytes())]
+    cases = (("tampered.toml", 503, "model_integrity"), ("none.toml", 404, "heatmap_unavailable"))
+    for manifest, status, code in cases:
+        env = box_env(tmp_path / manifest, APPLIANCE_MODEL_MANIFEST=str(models / manifest))
+        with running_server(env, free_port()) as base:
+            created = request(base + "/api/exams", fields={"patient_id": "P-heat"}, files=photos)
+            assert created.status == 201, created.body  # the screening model itself is intact
+            answer = request(f"{base}/api/images/{created.json()['images'][0]['sha256']}/heatmap")
+            assert answer.status == status and answer.json()["error"] == code, answer.body
+            assert answer.json()["message"]
+            assert request(f"{base}/api/exams/{created.json()['exam_id']}").status == 200
