@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -69,9 +71,6 @@ def camera_degrade(batch: torch.Tensor, gen: torch.Generator, p: float = 0.3) ->
     Cheap insurance for images from cameras that compress harder or focus softer than EyePACS;
     returns a new uint8 tensor (the cache is never modified).
     """
-    import cv2
-    import numpy as np
-
     out = batch.numpy().copy()
     n = out.shape[0]
     jpeg = (torch.rand(n, generator=gen) < p).tolist()
