@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.inference.manifest import ModelManifest, sha256_file
+from appliance.checksum import sha256_file
+from appliance.inference.manifest import ModelManifest
 from appliance.inference.registry import TensorRTDevice, engine_path
 
 log = logging.getLogger(__name__)

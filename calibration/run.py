@@ -29,7 +29,8 @@ import onnx
 import onnxruntime as ort
 from tqdm import tqdm
 
-from appliance.inference.manifest import ModelManifest, load_manifest, sha256_file
+from appliance.checksum import sha256_file
+from appliance.inference.manifest import ModelManifest, load_manifest
 from appliance.inference.preprocess import InputSpec
 from calibration import images as img
 from calibration.bias import Means, correct_biases, input_means, layer_inputs

@@ -9,7 +9,6 @@ highest specificity), from the exported ONNX's own outputs; the test split is on
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shlex
 import sys
@@ -27,6 +26,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from appliance.checksum import sha256_file
 from appliance.evaluation.metrics import binary_metrics
 from appliance.evaluation.report import metrics_dict
 from appliance.inference.preprocess import InputSpec, to_tensor
@@ -75,14 +75,6 @@ def max_difference(model: ProbabilityHead, path: Path, x: npt.NDArray[np.float32
 def normalised(data: SplitData, spec: InputSpec) -> npt.NDArray[np.float32]:
     """The cached squares through the device's own `preprocess.to_tensor`, stacked to [N, 3, S, S]."""
     return np.stack([to_tensor(square, spec) for square in data.images]).astype(np.float32)
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _q(text: str) -> str:
@@ -235,10 +227,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     export_cmd = "python -m training.export " + shlex.join(argv if argv is not None else sys.argv[1:])
     command = " && ".join([*ancestry(config), report["command"], export_cmd])
-    text = manifest_text(args.name, args.version, onnx_file, sha256(onnx_path), spec, op_val.threshold,
+    text = manifest_text(args.name, args.version, onnx_file, sha256_file(onnx_path), spec, op_val.threshold,
                          describe_data(counts), auc["val"], auc["test"], command, scoring)
     if heatmap_file is not None:
-        text += heatmap_section(heatmap_file, sha256(args.out / heatmap_file))
+        text += heatmap_section(heatmap_file, sha256_file(args.out / heatmap_file))
     tomllib.loads(text)  # refuse to write a manifest that does not parse
     (args.out / f"{args.name}.toml").write_text(text)
     summary = {"onnx": str(onnx_path), "bytes": onnx_path.stat().st_size, "max_abs_diff": diff,

@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from appliance.checksum import sha256_file
 from appliance.errors import ModelError, ModelIntegrityError
-from appliance.inference.manifest import HeatmapFile, ModelManifest, sha256_file
+from appliance.inference.manifest import HeatmapFile, ModelManifest
 from appliance.inference.preprocess import FOV_LEVEL, fundus_square, to_tensor
 
 UInt8Image = npt.NDArray[np.uint8]

@@ -6,13 +6,13 @@ when its bytes hash to the manifest's sha256, so a corrupt or swapped file never
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.checksum import sha256_file
 from appliance.domain import ModelInfo
 from appliance.errors import ManifestError, ModelIntegrityError
 from appliance.inference.preprocess import InputSpec
@@ -20,7 +20,6 @@ from appliance.tomlfile import read_toml
 
 #: Model formats a runner can load from a manifest (TensorRT engines are derived, never listed).
 FORMATS = ("onnx",)
-_CHUNK = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SECTION_KEYS = {
     "input": {"name", "size", "layout", "colour", "mean", "std", "local_contrast"},
@@ -70,19 +69,6 @@ class ModelManifest:
     def info(self, runner_name: str) -> ModelInfo:
         """The provenance every result records: name, version, sha256 and the runner that scored."""
         return ModelInfo(name=self.name, version=self.version, sha256=self.sha256, runner=runner_name)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks (models can be hundreds of MB).
-
-    Raises:
-        OSError: the file cannot be read.
-    """
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_integrity(manifest: ModelManifest, actual_sha256: str) -> None:

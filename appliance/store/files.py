@@ -15,9 +15,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.checksum import sha256_file
+
 IMAGES_DIR = "images"
 _TEMP_NAME = re.compile(r"^\.tmp-(?P<pid>\d+)-[0-9a-f]{16}$")
-_CHUNK = 1 << 20
 
 
 class CorruptFileError(Exception):
@@ -63,7 +64,7 @@ class ImageFiles:
         sha = hashlib.sha256(data).hexdigest()
         relative = f"{IMAGES_DIR}/{sha[:2]}/{sha}.{extension_for(data)}"
         final = self.data_dir / relative
-        if final.is_file() and file_sha256(final) == sha:
+        if final.is_file() and sha256_file(final) == sha:
             # A crash between rename and folder fsync leaves a file that may not survive a power
             # cut; fsync both again before the exam row points at it.
             fsync_file(final)
@@ -152,14 +153,6 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -30,6 +30,7 @@ def test_split_is_patient_level_and_about_70_15_15(devset: Path) -> None:
 def test_one_tiny_epoch_trains_checkpoints_and_exports(devset: Path, tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="torch is not installed (pip install -e .[train])")
     pytest.importorskip("onnx", reason="onnx is not installed (pip install -e .[train])")
+    from appliance.checksum import sha256_file
     from training import export, train
 
     run = tmp_path / "runs" / "tiny"
@@ -47,7 +48,7 @@ def test_one_tiny_epoch_trains_checkpoints_and_exports(devset: Path, tmp_path: P
     onnx_path = Path(summary["onnx"])
     assert onnx_path.is_file() and summary["max_abs_diff"] <= 1e-4
     manifest = (tmp_path / "models" / "dr-reference.toml").read_text()
-    assert export.sha256(onnx_path) in manifest and "size = 64" in manifest
+    assert sha256_file(onnx_path) in manifest and "size = 64" in manifest
 
     # An independent check on a fresh batch: onnxruntime and torch agree on the best checkpoint.
     import torch

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from model_fakes import WriteManifest
 
+from appliance.checksum import sha256_file
 from appliance.domain import ModelInfo
 from appliance.errors import ManifestError, ModelIntegrityError
-from appliance.inference.manifest import load_manifest, sha256_file
+from appliance.inference.manifest import load_manifest
 from appliance.inference.preprocess import InputSpec
 
 
