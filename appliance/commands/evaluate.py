@@ -19,7 +19,6 @@ from appliance.errors import ManifestError
 from appliance.evaluation.dataset import DatasetError, LabelledImage, read_labels
 from appliance.evaluation.dr import DEFAULT_BATCH_SIZE, evaluate_images
 from appliance.evaluation.report import format_report, summarise
-from appliance.evaluation.split import file_split
 from appliance.inference.manifest import load_manifest
 from appliance.inference.registry import PREFERENCES, select_runner
 
@@ -101,13 +100,13 @@ def quality_profiles(config: Config, specs: list[str]) -> tuple[QualityConfig, d
 def choose_images(items: list[LabelledImage], split: str, limit: int | None) -> tuple[list[LabelledImage], int]:
     """The photos to evaluate, in labels.csv order, and how many had no patient id for the split.
 
-    `split` "test" keeps the dev set's test patients; photos without a patient id in their name
-    are left out (they cannot be placed safely). `limit` keeps the first N in sha256(file) order:
+    `split` "test" keeps the test patients (by the `patient` column, else the dev-set file name);
+    photos without a patient id are left out (they cannot be placed safely). `limit` keeps the first N in sha256(file) order:
     a choice that mixes sources and does not depend on the file's row order.
     """
     no_patient = 0
     if split == "test":
-        splits = [file_split(i.file) for i in items]
+        splits = [i.split for i in items]
         no_patient = sum(1 for s in splits if s is None)
         items = [i for i, s in zip(items, splits, strict=True) if s == "test"]
     if limit is not None and limit < len(items):

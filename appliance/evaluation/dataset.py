@@ -1,7 +1,9 @@
 """Read a labelled folder: `labels.csv` with the development set's columns, images beside it.
 
 Columns: file, dr_grade, referable, quality, source, original_name. `file` is relative to the
-folder; empty cells mean unknown. Any folder with these columns works (data from other sites).
+folder; empty cells mean unknown. Any folder with these columns works (data from other sites). An
+optional `patient` column (as in `../shared/data/fundus-cameras`) keys the patient-level split;
+without it the patient id is read from a dev-set file name, and a row with neither has no split.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from appliance.config import REPO_ROOT
 from appliance.errors import ApplianceError
+from appliance.evaluation.split import patient_of, patient_split
 
 REQUIRED_COLUMNS = ("file", "dr_grade", "referable", "quality", "source")
 
@@ -38,6 +41,12 @@ class LabelledImage:
     referable: bool | None
     quality: str | None  # good / usable / reject, None if unlabelled
     source: str
+    patient: str | None = None
+
+    @property
+    def split(self) -> str | None:
+        """"train", "val" or "test" by the patient-level rule, or None without a patient id."""
+        return None if self.patient is None else patient_split(self.patient)
 
     @property
     def gradable_label(self) -> bool | None:
@@ -82,4 +91,5 @@ def _row(folder: Path, line: int, row: dict[str, str]) -> LabelledImage:
         referable=None if referable is None else referable >= 1,
         quality=quality,
         source=(row.get("source") or "").strip() or "unknown",
+        patient=(row.get("patient") or "").strip() or patient_of(row["file"]),
     )

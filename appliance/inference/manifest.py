@@ -22,13 +22,16 @@ from appliance.tomlfile import read_toml
 FORMATS = ("onnx",)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SECTION_KEYS = {
-    "input": {"name", "size", "layout", "colour", "mean", "std", "local_contrast"},
+    "input": {"name", "size", "layout", "colour", "mean", "std", "local_contrast", "camera_normalise"},
     "output": {"name", "meaning"},
     "threshold": {"operating", "chosen_on"},
 }
 #: The optional class-activation (heatmap) model beside the scoring model: its file, hash and output.
 _HEATMAP_KEYS = {"file", "sha256", "output", "meaning"}
-_TOP_KEYS = {"name", "version", "file", "sha256", "format", *_SECTION_KEYS, "training", "heatmap"}
+#: The optional score distribution on the photos the threshold was locked on (site validation compares with it).
+_VALIDATION_KEYS = {"data", "quantile_levels", "not_referable_quantiles", "referable_quantiles", "n_referable",
+                    "n_not_referable", "target_sensitivity", "sensitivity", "specificity"}
+_TOP_KEYS = {"name", "version", "file", "sha256", "format", *_SECTION_KEYS, "training", "heatmap", "validation"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,26 @@ class HeatmapFile:
     sha256: str
     output_name: str
     meaning: str = ""
+
+
+@dataclass(frozen=True)
+class ValidationScores:
+    """How the model scored the photos its threshold was locked on (pooled natural-colour validation).
+
+    `*_quantiles` are the scores at `quantile_levels` (0..1, increasing) of the non-referable and
+    referable photos; `target_sensitivity` is what the threshold was chosen to reach there, and
+    `sensitivity` / `specificity` what it reached. A site's scores are compared with these.
+    """
+
+    data: str
+    quantile_levels: tuple[float, ...]
+    not_referable_quantiles: tuple[float, ...]
+    referable_quantiles: tuple[float, ...]
+    n_referable: int
+    n_not_referable: int
+    target_sensitivity: float
+    sensitivity: float
+    specificity: float
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,8 @@ class ModelManifest:
     threshold_chosen_on: str = ""
     #: The optional class-activation model the kiosk shows on request; None when the model ships none.
     heatmap: HeatmapFile | None = None
+    #: The score distribution on the threshold's validation photos; None for older manifests.
+    validation: ValidationScores | None = None
 
     def info(self, runner_name: str) -> ModelInfo:
         """The provenance every result records: name, version, sha256 and the runner that scored."""
@@ -140,6 +165,8 @@ def load_manifest(path: Path, *, verify: bool = True) -> ModelManifest:
             mean=_triple(inp, "mean", where),
             std=std,
             local_contrast=_get(inp, "local_contrast", bool, where, "input"),
+            camera_normalise=(_get(inp, "camera_normalise", bool, where, "input")
+                              if "camera_normalise" in inp else False),
         ),
         output_name=_str(out, "name", where, "output"),
         output_meaning=_str(out, "meaning", where, "output"),
@@ -147,6 +174,7 @@ def load_manifest(path: Path, *, verify: bool = True) -> ModelManifest:
         training=dict(_section(data, "training", where, required=False)),
         threshold_chosen_on=_str(thr, "chosen_on", where, "threshold") if "chosen_on" in thr else "",
         heatmap=_heatmap(data, path, where),
+        validation=_validation(data, where),
     )
     if verify:
         try:
@@ -169,6 +197,35 @@ def _heatmap(data: Mapping[str, Any], path: Path, where: str) -> HeatmapFile | N
     meaning = _str(table, "meaning", where, "heatmap") if "meaning" in table else ""
     return HeatmapFile(path.parent / _str(table, "file", where, "heatmap"), digest,
                        _str(table, "output", where, "heatmap"), meaning)
+
+
+def _validation(data: Mapping[str, Any], where: str) -> ValidationScores | None:
+    """The [validation] section, if any: quantile lists of equal length, levels increasing in [0, 1]."""
+    if "validation" not in data:
+        return None
+    table = _section(data, "validation", where)
+    _reject_unknown(table, _VALIDATION_KEYS, where, "validation")
+
+    def numbers(key: str) -> tuple[float, ...]:
+        value = _get(table, key, list, where, "validation")
+        if not value or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+            raise ManifestError(f"Model manifest {where}: [validation] '{key}' must be a list of numbers.")
+        return tuple(float(v) for v in value)
+
+    levels = numbers("quantile_levels")
+    not_ref, ref = numbers("not_referable_quantiles"), numbers("referable_quantiles")
+    if (len(not_ref) != len(levels) or len(ref) != len(levels) or list(levels) != sorted(levels)
+            or not 0.0 <= levels[0] <= levels[-1] <= 1.0):
+        raise ManifestError(f"Model manifest {where}: [validation] quantile lists must match 'quantile_levels' "
+                            "(increasing, within [0, 1]).")
+    rates = {k: _number(table, k, where, "validation") for k in ("target_sensitivity", "sensitivity", "specificity")}
+    if any(not 0.0 <= v <= 1.0 for v in rates.values()):
+        raise ManifestError(f"Model manifest {where}: [validation] sensitivities and specificity must be in [0, 1].")
+    return ValidationScores(
+        data=_str(table, "data", where, "validation"), quantile_levels=levels, not_referable_quantiles=not_ref,
+        referable_quantiles=ref, n_referable=_get(table, "n_referable", int, where, "validation"),
+        n_not_referable=_get(table, "n_not_referable", int, where, "validation"), **rates,
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

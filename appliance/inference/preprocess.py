@@ -31,6 +31,9 @@ class InputSpec:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     local_contrast: bool = False
+    #: Camera-independent view: the square is cut around the fitted field circle (any framing), the
+    #: local-contrast blur does not see the dark surround, and the rim is masked to mid-grey.
+    camera_normalise: bool = False
 
 
 def field_of_view_box(image: UInt8Image) -> tuple[int, int, int, int]:

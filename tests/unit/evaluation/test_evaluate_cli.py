@@ -14,12 +14,27 @@ from appliance.config import Config
 from appliance.domain import NOT_VALIDATED_NOTICE
 from appliance.errors import ConfigError, ManifestError
 from appliance.evaluation.dataset import LabelledImage
-from appliance.evaluation.split import file_split
+from appliance.evaluation.split import file_split, patient_of, patient_split
 from tests.unit.evaluation.eval_fakes import HEADER, write_tiny_manifest
 
 
 def _items(names: list[str]) -> list[LabelledImage]:
-    return [LabelledImage(Path(n), n, 0, False, None, "s") for n in names]
+    return [LabelledImage(Path(n), n, 0, False, None, "s", patient_of(n)) for n in names]
+
+
+def test_a_patient_column_keys_the_split_and_wins_over_the_file_name(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_text(
+        HEADER.rstrip("\n") + ",patient\n"
+        + "".join(f"images/odir_{k}.jpg,0,0,,odir,x,{k // 2}\n" for k in range(200))
+        + "images/eyepacs_nat_7_left.jpg,0,0,,e,x,\n")
+    from appliance.evaluation.dataset import read_labels
+    rows = read_labels(tmp_path)
+    assert [r.patient for r in rows[:3]] == ["0", "0", "1"] and rows[-1].patient == "7"
+    assert all(r.split == patient_split(r.patient or "") for r in rows)
+    chosen, no_patient = choose_images(rows, "test", None)
+    assert no_patient == 0 and 0 < len(chosen) < 200
+    # both eyes of a patient land together
+    assert {r.file for r in chosen} == {r.file for r in rows if patient_split(r.patient or "") == "test"}
 
 
 def test_split_test_keeps_test_patients_and_counts_names_without_one() -> None:
