@@ -158,6 +158,15 @@ class SyncConfig:
 
 
 @dataclass
+class SiteConfig:
+    """Site validation and the site operating point (`appliance validate-site`, `appliance operating-point`)."""
+
+    #: A site operating point is adopted only from a report with at least this many referable photos
+    #: (labelled, gate-passed): with fewer, the threshold for a target sensitivity is too uncertain.
+    min_referable_photos: int = 50
+
+
+@dataclass
 class Config:
     #: Where the store keeps its database and images; relative paths are taken from the cwd.
     data_dir: str = "./var"
@@ -168,6 +177,7 @@ class Config:
     quality: QualityConfig = field(default_factory=QualityConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    site: SiteConfig = field(default_factory=SiteConfig)
 
     @property
     def data_path(self) -> Path:
@@ -198,7 +208,15 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     config.quality = quality_profile(str(profile))
     _apply_mapping(config, values, where=str(path))
     _apply_env(config, env)
+    _check_ranges(config)
     return config
+
+
+def _check_ranges(config: Config) -> None:
+    """Values of the right type that still make no sense."""
+    if config.site.min_referable_photos < 1:
+        raise ConfigError("Configuration value [site] min_referable_photos must be at least 1, "
+                          f"not {config.site.min_referable_photos}.")
 
 
 #: The camera profiles shipped with the gate.

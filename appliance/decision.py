@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from appliance.domain import Eye, ImageFinding, Outcome, Result
+from appliance.domain import Eye, ImageFinding, OperatingPoint, Outcome, Result
 
 
 def eye_scores(findings: Iterable[ImageFinding]) -> dict[Eye, float | None]:
@@ -26,15 +26,18 @@ def eye_scores(findings: Iterable[ImageFinding]) -> dict[Eye, float | None]:
     return scores
 
 
-def decide(findings: Iterable[ImageFinding], threshold: float) -> Result:
+def decide(findings: Iterable[ImageFinding], threshold: float | OperatingPoint) -> Result:
     """Decide REFER / NO_REFER / UNGRADABLE for one exam.
 
     Args:
         findings: one per image of the exam (either eye, any order).
-        threshold: the model's locked operating threshold on the referable-DR probability.
+        threshold: the operating point (the model's locked threshold, or a site's adopted one) on the
+            referable-DR probability; a bare number is the model's locked threshold.
     Returns:
-        The Result, with one reason per eye in plain words.
+        The Result, with one reason per eye in plain words and the operating point it was decided at.
     """
+    point = threshold if isinstance(threshold, OperatingPoint) else OperatingPoint.locked(threshold)
+    threshold = point.threshold
     scores = eye_scores(findings)
     referable = [eye for eye, s in scores.items() if s is not None and s >= threshold]
     ungradable = [eye for eye, s in scores.items() if s is None]
@@ -45,7 +48,8 @@ def decide(findings: Iterable[ImageFinding], threshold: float) -> Result:
         outcome = Outcome.UNGRADABLE
     else:
         outcome = Outcome.NO_REFER
-    return Result(outcome=outcome, reasons=reasons, eye_scores=scores, threshold=threshold)
+    return Result(outcome=outcome, reasons=reasons, eye_scores=scores, threshold=threshold,
+                  operating_point=point)
 
 
 def _reason(eye: Eye, score: float | None, threshold: float) -> str:

@@ -98,14 +98,82 @@ class ImageFinding:
     score: float | None = None
 
 
+class OperatingPointSource(str, Enum):
+    """Where a result's threshold came from: the model's locked one, or one a site adopted."""
+
+    LOCKED = "locked"
+    SITE = "site"
+
+
+@dataclass(frozen=True)
+class SiteOperatingPoint:
+    """A threshold an administrator adopted from a site-validation report (`appliance operating-point adopt`).
+
+    It applies only to the model whose sha256 it was adopted for. `n_photos` is the number of the
+    site's labelled, gate-passed photos it was chosen on (`n_referable` of them referable), to
+    reach `target_sensitivity` on them; `report_sha256` identifies the report it came from.
+    """
+
+    threshold: float
+    model_sha256: str
+    adopted_at: datetime
+    adopted_by: str
+    n_photos: int
+    n_referable: int
+    target_sensitivity: float
+    report_sha256: str
+    site_data: str = ""
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The threshold a result was decided at, and where it came from; recorded on every result.
+
+    `locked_threshold` is the model's own (manifest) threshold, kept even when a site's applies.
+    `note` says, in plain words, why a stored site operating point was NOT applied ("" otherwise).
+    """
+
+    source: OperatingPointSource
+    threshold: float
+    locked_threshold: float
+    adopted_at: datetime | None = None
+    n_photos: int | None = None
+    n_referable: int | None = None
+    note: str = ""
+
+    @classmethod
+    def locked(cls, threshold: float, note: str = "") -> OperatingPoint:
+        return cls(OperatingPointSource.LOCKED, threshold, threshold, note=note)
+
+    @classmethod
+    def from_site(cls, site: SiteOperatingPoint, locked_threshold: float) -> OperatingPoint:
+        return cls(OperatingPointSource.SITE, site.threshold, locked_threshold, site.adopted_at,
+                   site.n_photos, site.n_referable)
+
+    @property
+    def description(self) -> str:
+        """What the operator reads beside the result."""
+        if self.source is OperatingPointSource.SITE and self.adopted_at is not None:
+            return (f"site operating point adopted on {self.adopted_at.date().isoformat()} from {self.n_photos} "
+                    f"photos (threshold {self.threshold:.4f}; the model's locked threshold is "
+                    f"{self.locked_threshold:.4f})")
+        text = f"the model's locked threshold {self.threshold:.4f}"
+        return f"{text} ({self.note})" if self.note else text
+
+
 @dataclass(frozen=True)
 class Result:
-    """The exam-level outcome for the person, with reasons and the thresholds used."""
+    """The exam-level outcome for the person, with reasons and the operating point used.
+
+    `threshold` is the referable-DR probability the eyes were compared with; `operating_point`
+    says where it came from (None only for results made before operating points existed).
+    """
 
     outcome: Outcome
     reasons: tuple[str, ...]
     eye_scores: dict[Eye, float | None]
     threshold: float
+    operating_point: OperatingPoint | None = None
 
     @property
     def message(self) -> str:

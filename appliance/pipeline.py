@@ -1,7 +1,8 @@
 """One screening exam, start to finish: the only place that knows the order of the steps.
 
 validate the exam → decode every image → quality gate → preprocess + model on gradable images
-→ exam decision → durable store. Nothing is stored unless every image could be decoded, and the
+→ exam decision at the operating point in force (the model's locked threshold, or the site's adopted
+one, read from the store for every exam) → durable store. Nothing is stored unless every image could be decoded, and the
 exam is durable before the caller can show its result.
 """
 
@@ -23,6 +24,7 @@ from appliance.imaging import decode_image
 from appliance.inference.manifest import ModelManifest
 from appliance.inference.preprocess import preprocess
 from appliance.inference.runner import Runner
+from appliance.operating_point import effective_operating_point
 from appliance.quality import assess
 from appliance.store import ExamStore
 
@@ -74,7 +76,8 @@ class ScreeningPipeline:
             exam_id=new_exam_id(),
             patient_id=patient_id,
             images=screened,
-            result=decide(findings, self.manifest.threshold),
+            # Read per exam: an operating point adopted or reverted while the box runs applies at once.
+            result=decide(findings, effective_operating_point(self.store.site_operating_point(), self.manifest)),
             model=model,
             operator=operator,
         )

@@ -15,6 +15,7 @@ from appliance.inference.heatmap import HeatmapModel
 from appliance.inference.manifest import ModelManifest, load_manifest
 from appliance.inference.registry import select_runner
 from appliance.inference.runner import Runner
+from appliance.operating_point import effective_operating_point
 from appliance.pipeline import ScreeningPipeline
 from appliance.store import ExamStore
 
@@ -65,10 +66,21 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
         store.close()
         raise
     info = manifest.info(runner.name)
-    store.record_audit("model_loaded", actor=actor, detail={
-        "name": info.name, "version": info.version, "sha256": info.sha256, "runner": info.runner,
-    })
+    try:
+        point = effective_operating_point(store.site_operating_point(), manifest)
+        store.record_audit("model_loaded", actor=actor, detail={
+            "name": info.name, "version": info.version, "sha256": info.sha256, "runner": info.runner,
+            "operating_point": {"source": point.source.value, "threshold": point.threshold, "note": point.note},
+        })
+    except BaseException:
+        runner.deactivate()
+        store.close()
+        raise
     log.info("model %s %s (sha256 %s…) on %s", info.name, info.version, info.sha256[:12], info.runner)
+    if point.note:
+        log.warning("operating point: %s", point.description)
+    else:
+        log.info("operating point: %s", point.description)
     camera = make_camera(config)
     pipeline = ScreeningPipeline(config=config, manifest=manifest, runner=runner, store=store)
     heatmap = HeatmapModel(manifest, threads=config.model.intra_op_threads) if manifest.heatmap else None

@@ -1,5 +1,6 @@
 """An exam as plain data for the CLI's --json and the HTTP API: the outcome, per-eye scores,
-per-image quality verdicts with reasons, the model's provenance and the thresholds used."""
+per-image quality verdicts with reasons, the model's provenance, the thresholds used and the operating
+point they came from (the model's locked threshold or a site's adopted one, with its description)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from dataclasses import asdict
 from typing import Any
 
 from appliance.config import QualityConfig
-from appliance.domain import NOT_VALIDATED_NOTICE, Exam, Eye, Field
+from appliance.domain import NOT_VALIDATED_NOTICE, Exam, Eye, Field, OperatingPoint
 from appliance.quality import retake_guidance
 from appliance.quality.field_position import eye_from_metrics, field_from_metrics
 from appliance.store import ExamRecord
+from appliance.store.codec import operating_point_dict
 
 
 def exam_summary(exam: Exam, quality_thresholds: QualityConfig) -> dict[str, Any]:
@@ -45,6 +47,7 @@ def exam_summary(exam: Exam, quality_thresholds: QualityConfig) -> dict[str, Any
         "fields_by_eye": protocol_fields(exam),
         "model": asdict(exam.model),
         "thresholds": {"referable": result.threshold, "quality": asdict(quality_thresholds)},
+        "operating_point": operating_point_dict(result.operating_point or OperatingPoint.locked(result.threshold)),
         "notice": NOT_VALIDATED_NOTICE,
     }
 
@@ -103,5 +106,16 @@ def record_summary(record: ExamRecord) -> dict[str, Any]:
         ],
         "model": asdict(record.model),
         "thresholds": {"referable": record.result.get("threshold")},
+        "operating_point": _stored_operating_point(record.result),
         "notice": NOT_VALIDATED_NOTICE,
     }
+
+
+def _stored_operating_point(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The operating point recorded with a stored result; exams saved before operating points existed were
+    all decided at the model's locked threshold."""
+    recorded = result.get("operating_point")
+    if isinstance(recorded, dict):
+        return recorded
+    threshold = result.get("threshold")
+    return None if threshold is None else operating_point_dict(OperatingPoint.locked(float(threshold)))

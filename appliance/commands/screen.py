@@ -70,6 +70,7 @@ def format_exam(summary: dict[str, Any]) -> str:
     lines.append(f"Model: {model['name']} {model['version']} ({model['runner']}) sha256 {model['sha256']}")
     thresholds = summary["thresholds"]
     lines.append(f"Thresholds: referable if score >= {thresholds['referable']:.3f}")
+    lines.append(f"Operating point: {summary['operating_point']['description']}")
     gate = ", ".join(f"{key}={value}" for key, value in thresholds["quality"].items()
                      if isinstance(value, (int, float, str)))
     lines.append(f"Quality gate: {gate}")

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from appliance.domain import Capture, Eye
 from appliance.imaging import decode_image
 from appliance.inference.heatmap import HeatmapUnavailableError
+from appliance.operating_point import status as operating_point_status
 from appliance.runtime import Appliance
 from appliance.summary import exam_summary, record_summary
 
@@ -25,7 +26,9 @@ def _box() -> Appliance:
 def health() -> ResponseReturnValue:
     box = _box()
     info = box.manifest.info(box.runner.name)
-    return jsonify({"status": "ok", "model": info.__dict__, "camera": box.camera.name})
+    # The operating point in force, and why a stored site operating point is not applied (another model).
+    point = operating_point_status(box.store.site_operating_point(), box.manifest)
+    return jsonify({"status": "ok", "model": info.__dict__, "camera": box.camera.name, "operating_point": point})
 
 
 @api.post("/exams")

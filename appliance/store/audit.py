@@ -11,7 +11,8 @@ from appliance.store.codec import detail_dict, dumps, from_iso, loads, to_iso
 from appliance.store.records import AuditEntry
 
 #: Actions other parts of the appliance record; any other non-empty action is accepted too.
-KNOWN_ACTIONS = frozenset({"exam_created", "result_shown", "model_loaded", "exam_rejected"})
+KNOWN_ACTIONS = frozenset({"exam_created", "result_shown", "model_loaded", "exam_rejected",
+                           "operating_point_adopted", "operating_point_reverted"})
 
 
 def append(

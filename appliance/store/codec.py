@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from appliance.domain import NOT_VALIDATED_NOTICE, Exam, QualityReport
+from appliance.domain import NOT_VALIDATED_NOTICE, Exam, OperatingPoint, QualityReport
 
 
 def to_iso(moment: datetime) -> str:
@@ -53,11 +53,26 @@ def result_dict(exam: Exam) -> dict[str, Any]:
         "reasons": list(result.reasons),
         "eye_scores": {eye.value: finite(score) for eye, score in result.eye_scores.items()},
         "threshold": result.threshold,
+        "operating_point": None if result.operating_point is None else operating_point_dict(result.operating_point),
         "model_name": exam.model.name,
         "model_version": exam.model.version,
         "model_sha256": exam.model.sha256,
         "model_runner": exam.model.runner,
         "not_validated": NOT_VALIDATED_NOTICE,
+    }
+
+
+def operating_point_dict(point: OperatingPoint) -> dict[str, Any]:
+    """The operating point a result was decided at, as recorded with it and shown beside it."""
+    return {
+        "source": point.source.value,
+        "threshold": point.threshold,
+        "locked_threshold": point.locked_threshold,
+        "adopted_at": None if point.adopted_at is None else to_iso(point.adopted_at),
+        "n_photos": point.n_photos,
+        "n_referable": point.n_referable,
+        "note": point.note,
+        "description": point.description,
     }
 
 

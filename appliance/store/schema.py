@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = (
     """
@@ -80,4 +80,35 @@ _V1 = (
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, id)",
 )
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1}
+# Version 2: the site operating point, as an append-only history of adoptions and reverts; the
+# current one is the newest row (none when that row is a revert). An exam's result_json records the
+# operating point it was decided at, so exams need no new column.
+_V2 = (
+    """
+    CREATE TABLE IF NOT EXISTS operating_points (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        at                 TEXT NOT NULL,        -- ISO-8601 UTC
+        actor              TEXT NOT NULL,
+        action             TEXT NOT NULL CHECK (action IN ('adopt', 'revert')),
+        model_sha256       TEXT,                 -- the model it applies to (adopt only)
+        threshold          REAL,
+        n_photos           INTEGER,
+        n_referable        INTEGER,
+        target_sensitivity REAL,
+        report_sha256      TEXT,
+        detail_json        TEXT NOT NULL,        -- the site, the report's figures, the revert's reason
+        CHECK (action = 'revert' OR (model_sha256 IS NOT NULL AND threshold BETWEEN 0 AND 1
+                                     AND n_photos > 0 AND n_referable > 0))
+    )
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS operating_points_no_update BEFORE UPDATE ON operating_points
+    BEGIN SELECT RAISE(ABORT, 'the operating-point history is append-only'); END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS operating_points_no_delete BEFORE DELETE ON operating_points
+    BEGIN SELECT RAISE(ABORT, 'the operating-point history is append-only'); END
+    """,
+)
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1, 2: _V2}

@@ -13,9 +13,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from appliance.domain import Exam, utc_now
+from appliance.domain import Exam, SiteOperatingPoint, utc_now
 from appliance.errors import ExamNotFoundError, StorageError
-from appliance.store import audit, exams, outbox
+from appliance.store import audit, exams, operating_points, outbox
 from appliance.store.db import SchemaTooNewError, connect, transaction
 from appliance.store.files import IMAGES_DIR, CorruptFileError, ImageFiles, StoredFile, ensure_dir
 from appliance.store.records import AuditEntry, ExamRecord, OutboxEntry
@@ -175,6 +175,55 @@ class ExamStore:
                                  detail=detail)
             except sqlite3.Error as err:
                 raise StorageError(AUDIT_FAILED, detail=f"{action}: {err}") from err
+
+    def site_operating_point(self) -> SiteOperatingPoint | None:
+        """The adopted site operating point (whatever model it was adopted for), or None. Raises StorageError."""
+        with self._lock, _reading():
+            return operating_points.current(self._conn)
+
+    def adopt_operating_point(self, point: SiteOperatingPoint, *, detail: Mapping[str, Any] | None = None) -> None:
+        """Store `point` as the site operating point and audit it ('operating_point_adopted'), in one
+        transaction: durable on return, and never one without the other.
+
+        Raises:
+            ValueError: a detail that is not JSON-serialisable, or values the table refuses (a bug upstream).
+            StorageError: it could not be written.
+        """
+        audit_detail = {"threshold": point.threshold, "model_sha256": point.model_sha256,
+                        "n_photos": point.n_photos, "n_referable": point.n_referable,
+                        "target_sensitivity": point.target_sensitivity, "report_sha256": point.report_sha256,
+                        "site_data": point.site_data, **dict(detail or {})}
+        with self._lock:
+            try:
+                with transaction(self._conn) as conn:
+                    operating_points.insert_adoption(conn, point, detail)
+                    audit.append(conn, at=point.adopted_at, actor=point.adopted_by,
+                                 action="operating_point_adopted", exam_id=None, detail=audit_detail)
+            except sqlite3.IntegrityError as err:
+                raise ValueError(f"the site operating point was refused by the store: {err}") from err
+            except sqlite3.Error as err:
+                raise StorageError(AUDIT_FAILED, detail=f"operating_point_adopted: {err}") from err
+
+    def revert_operating_point(self, *, actor: str, detail: Mapping[str, Any] | None = None) -> None:
+        """Go back to the model's locked threshold and audit it ('operating_point_reverted'), in one transaction.
+
+        Raises:
+            ValueError: empty actor or a detail that is not JSON-serialisable.
+            StorageError: it could not be written.
+        """
+        now = utc_now()
+        with self._lock:
+            try:
+                with transaction(self._conn) as conn:
+                    previous = operating_points.current(conn)
+                    operating_points.insert_revert(conn, at=now, actor=actor, detail=detail)
+                    reverted = None if previous is None else {
+                        "threshold": previous.threshold, "model_sha256": previous.model_sha256,
+                        "adopted_at": previous.adopted_at.isoformat(), "n_photos": previous.n_photos}
+                    audit.append(conn, at=now, actor=actor, action="operating_point_reverted", exam_id=None,
+                                 detail={"reverted": reverted, **dict(detail or {})})
+            except sqlite3.Error as err:
+                raise StorageError(AUDIT_FAILED, detail=f"operating_point_reverted: {err}") from err
 
     def audit_entries(self, exam_id: str | None = None) -> list[AuditEntry]:
         """Every audit entry, or those of one exam, oldest first. Raises StorageError."""

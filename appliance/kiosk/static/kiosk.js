@@ -36,6 +36,11 @@ function showResult(exam) {
     if (q.passed) figure.append(heatmapButton(image, img));
     return figure;
   }));
+  // Which threshold decided this result: the model's locked one or a site's adopted one (never silent).
+  const point = exam.operating_point;
+  const pointBox = document.getElementById("operating-point");
+  pointBox.textContent = point ? `Operating point: ${point.description}` : "";
+  pointBox.className = point && point.source === "site" ? "operating-point site" : "operating-point";
   document.getElementById("provenance").textContent =
     `Exam ${exam.exam_id} · model ${exam.model.name} ${exam.model.version} (${exam.model.runner}) · ` +
     `threshold ${exam.thresholds.referable.toFixed(3)} · ${exam.notice}`;

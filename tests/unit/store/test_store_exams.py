@@ -33,6 +33,7 @@ def test_save_then_get_round_trips_everything_needed_to_show_the_exam(store: Exa
         "reasons": list(exam.result.reasons),
         "eye_scores": {"right": 0.1, "left": None},
         "threshold": 0.5,
+        "operating_point": None,  # the fixture's Result predates operating points
         "model_name": MODEL.name,
         "model_version": MODEL.version,
         "model_sha256": MODEL.sha256,

@@ -18,7 +18,7 @@ def test_connection_pragmas_are_set(store: ExamStore) -> None:
     assert pragmas["synchronous"] == 2  # FULL
     assert pragmas["foreign_keys"] == 1
     assert pragmas["busy_timeout"] >= 1000
-    assert pragmas["user_version"] == SCHEMA_VERSION == 1
+    assert pragmas["user_version"] == SCHEMA_VERSION == 2
 
 
 def test_wal_and_schema_version_persist_in_the_file(store: ExamStore) -> None:
@@ -30,8 +30,9 @@ def test_wal_and_schema_version_persist_in_the_file(store: ExamStore) -> None:
         triggers = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     finally:
         raw.close()
-    assert {"exams", "images", "audit", "outbox"} <= tables
-    assert triggers == {"audit_no_update", "audit_no_delete"}
+    assert {"exams", "images", "audit", "outbox", "operating_points"} <= tables
+    assert triggers == {"audit_no_update", "audit_no_delete", "operating_points_no_update",
+                        "operating_points_no_delete"}
 
 
 def test_open_creates_folders_and_is_idempotent(tmp_path: Path) -> None:
@@ -60,3 +61,20 @@ def test_a_file_that_is_not_a_database_gives_an_operator_sentence(tmp_path: Path
         ExamStore.open(tmp_path)
     assert "call support" in caught.value.message.lower()
     assert caught.value.reason_code == "storage_failed"
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    from appliance.store.schema import MIGRATIONS
+
+    raw = sqlite3.connect(tmp_path / "exams.sqlite3")
+    for statement in MIGRATIONS[1]:
+        raw.execute(statement)
+    raw.execute("INSERT INTO audit (at, actor, action, detail_json) VALUES ('2024-01-01T00:00:00+00:00', 'a', "
+                "'model_loaded', '{}')")
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    with ExamStore.open(tmp_path) as store:
+        assert store.pragmas()["user_version"] == 2
+        assert [e.action for e in store.audit_entries()] == ["model_loaded"]
+        assert store.site_operating_point() is None
