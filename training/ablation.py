@@ -49,15 +49,12 @@ def _resamples(y: np.ndarray, rounds: int = 1000, seed: int = 0) -> list[np.ndar
 def _labels(runs: Path, name: str) -> np.ndarray:
     """Validation labels in split file order, from the cache the run used (built if missing)."""
     from training.data import load_split
-    from training.nets import input_spec
-    from training.train import split_examples
+    from training.train import args_from_config, run_spec, split_examples
 
     config = json.loads((runs / name / "report.json").read_text())["config"]
-    targs = argparse.Namespace(**{**config, "data_dir": Path(config["data_dir"]),
-                                  "cache_dir": Path(config["cache_dir"]), "no_test": True})
-    spec = input_spec(config.get("backbone", "mobilenet_v2"), config["size"], config["local_contrast"])
+    targs = args_from_config(config, no_test=True)
     examples, _ = split_examples(targs)
-    return load_split(examples["val"], targs.data_dir, spec, targs.cache_dir).labels
+    return load_split(examples["val"], targs.data_dir[0], run_spec(targs), targs.cache_dir).labels
 
 
 def row(runs: Path, name: str, base: str | None) -> dict[str, Any]:

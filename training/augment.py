@@ -33,6 +33,50 @@ def _uniform(n: int, low: float, high: float, gen: torch.Generator) -> torch.Ten
 
 
 def augment(batch: torch.Tensor, spec: InputSpec, gen: torch.Generator) -> torch.Tensor:
+    """Random geometry and photometry for a batch of cached squares; then normalise (see the two below)."""
+    if spec.camera_normalise:
+        return augment_normalised(batch, spec, gen)
+    return augment_natural(batch, spec, gen)
+
+
+def augment_normalised(batch: torch.Tensor, spec: InputSpec, gen: torch.Generator) -> torch.Tensor:
+    """Augmentation of camera-normalised squares (detail around mid-grey, mid-grey outside the field).
+
+    Any rotation, flips, scale 0.9..1.1 and a squash of up to 15 % on one axis (APTOS and some
+    exports lose the aspect ratio); the framing of a camera whose aperture is wider than its sensor
+    (a random share of photos loses a band at the top and bottom, or on all four sides, to mid-grey);
+    and the spread of detail that other optics give: contrast 0.75..1.33, per-channel gain
+    0.85..1.15, a small offset. Mid-grey stays mid-grey where the geometry leaves the frame.
+    """
+    n = batch.shape[0]
+    x = batch.permute(0, 3, 1, 2).float() / 255.0 - 0.5  # mid-grey -> 0: zero padding is mid-grey
+    angle = _uniform(n, -math.pi, math.pi, gen)
+    scale = 1.0 / _uniform(n, 0.9, 1.1, gen)
+    squash = torch.exp(_uniform(n, -0.15, 0.15, gen))
+    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    theta = torch.stack([torch.stack([cos * flip * squash, -sin * squash, torch.zeros(n)], 1),
+                         torch.stack([sin * flip, cos, torch.zeros(n)], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # Framing: the visible disc is 0.9 of the half-side; clip it at 0.55..0.85 of the half-side.
+    size = x.shape[-1]
+    pos = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
+    clip = _uniform(n, 0.55, 0.85, gen).view(n, 1, 1)
+    kind = torch.rand(n, generator=gen).view(n, 1, 1)  # < 0.15: four sides, 0.15..0.35: top/bottom
+    rows = pos.view(1, size, 1).abs() > clip
+    cols = pos.view(1, 1, size).abs() > clip
+    cut = (rows & (kind < 0.35)) | (cols & (kind < 0.15))
+    x = x * (~cut).unsqueeze(1).float()
+    contrast = torch.exp(_uniform(n, -0.29, 0.29, gen)).view(n, 1, 1, 1)
+    gain = _uniform(3 * n, 0.85, 1.15, gen).view(n, 3, 1, 1)
+    offset = _uniform(n, -0.03, 0.03, gen).view(n, 1, 1, 1)
+    visible = (x.abs().amax(1, keepdim=True) > 0).float()
+    x = (x * contrast * gain + offset * visible).clamp(-0.5, 0.5) + 0.5
+    return _normalise(x, spec)
+
+
+def augment_natural(batch: torch.Tensor, spec: InputSpec, gen: torch.Generator) -> torch.Tensor:
     """Random flips, any rotation, scale 0.9..1.1, brightness/contrast/gamma jitter; then normalise.
 
     Args:

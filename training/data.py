@@ -1,68 +1,81 @@
 """The graded fundus images, split by patient and cached as preprocessed uint8 squares.
 
-Labels come from the dev set's labels.csv (columns file, dr_grade, referable, quality, source, ...).
-Only rows with a known `referable` are used (IDRiD has no grade). Every image is decoded with
-OpenCV and passed through `appliance.inference.preprocess.fundus_square`, the very function the
-appliance runs at inference, so training sees what the device will feed the model.
+Labels come from one or more labelled folders (the dev set `../shared/data/fundus` and the other
+cameras `../shared/data/fundus-cameras`), read by the appliance's own reader
+(`appliance.evaluation.dataset.read_labels`, patient from the `patient` column or the EyePACS file
+name). Only rows with a known `referable` are used (IDRiD segmentation photos have no grade).
+Every image is decoded with OpenCV and passed through `appliance.inference.preprocess.fundus_square`,
+the very function the appliance runs at inference, so training sees what the device will feed the model.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from appliance.evaluation.dataset import read_labels
 from appliance.evaluation.split import patient_split  # the one split rule, shared with evaluation
 from appliance.inference.preprocess import InputSpec, fundus_square
 
-_NAME = re.compile(r"eyepacs_(nat|enh|orig)_(\d+)_(left|right)\.jpg$")
-
+#: Source prefix (before ":" in labels.csv's `source`) of the renderings no camera produces.
+ENHANCED_SOURCE = "eyepacs-enhanced256"
 
 
 @dataclass(frozen=True)
 class Example:
-    """One graded image: `natural` is True for natural-colour EyePACS, False for the enhanced set."""
+    """One graded image: `natural` is False only for the enhanced EyePACS renderings.
+
+    `source` is the labels.csv source's short name (before the ":"), e.g. "eyepacs", "idrid-grading".
+    """
 
     file: str
     patient: str
     referable: int
     reject: bool
     natural: bool
+    source: str = "eyepacs"
+    path: Path | None = None
 
     @property
     def split(self) -> str:
         return patient_split(self.patient)
 
 
-def read_examples(data_dir: Path) -> list[Example]:
-    """All rows of labels.csv with a known `referable`, in file order.
+def read_examples(data_dirs: Path | Sequence[Path]) -> list[Example]:
+    """All rows with a known `referable` of each folder's labels.csv, folder by folder in file order.
+
+    The patient number alone (not the subset) keys the split, so a patient that appeared in two
+    EyePACS subsets would still land in one split.
 
     Raises:
-        ValueError: a graded file's name does not carry a patient id (the split would be unsafe).
+        ValueError: a graded photo has no patient id (the split would be unsafe), or a file is listed twice.
+        DatasetError: a labels.csv cannot be read.
     """
-    examples = []
-    with open(data_dir / "labels.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if row["referable"] == "":
+    folders = [data_dirs] if isinstance(data_dirs, Path) else list(data_dirs)
+    examples: list[Example] = []
+    for folder in folders:
+        for item in read_labels(folder):
+            if item.referable is None:
                 continue
-            match = _NAME.search(row["file"])
-            if match is None:
-                raise ValueError(f"no patient id in graded file name {row['file']!r}")
-            # The patient number alone (not the subset) keys the split, so a patient that appeared in
-            # two subsets would still land in one split.
+            if item.patient is None:
+                raise ValueError(f"no patient id for graded photo {item.file!r} in {folder}")
+            source = item.source.split(":", 1)[0]
             examples.append(Example(
-                file=row["file"], patient=match.group(2), referable=int(row["referable"]),
-                reject=row["quality"] == "reject", natural=match.group(1) != "enh",
+                file=item.file, patient=item.patient, referable=int(item.referable),
+                reject=item.quality == "reject", natural=source != ENHANCED_SOURCE, source=source, path=item.path,
             ))
+    if len({e.file for e in examples}) != len(examples):
+        raise ValueError("a file name is listed twice across the labelled folders")
     return examples
 
 
@@ -86,11 +99,12 @@ class SplitData:
     natural: npt.NDArray[np.bool_]
     reject: npt.NDArray[np.bool_]
     files: list[str]
+    sources: npt.NDArray[np.str_] | None = None
 
     def select(self, keep: npt.NDArray[np.bool_]) -> SplitData:
         idx = np.flatnonzero(keep)
         return SplitData(self.images[idx], self.labels[idx], self.natural[idx], self.reject[idx],
-                         [self.files[i] for i in idx])
+                         [self.files[i] for i in idx], None if self.sources is None else self.sources[idx])
 
 
 def decode_square(path: Path, spec: InputSpec) -> npt.NDArray[np.uint8]:
@@ -104,16 +118,22 @@ def decode_square(path: Path, spec: InputSpec) -> npt.NDArray[np.uint8]:
 def load_split(examples: list[Example], data_dir: Path, spec: InputSpec, cache_dir: Path) -> SplitData:
     """Preprocessed squares of `examples`, built once and then read from `cache_dir` (.npy + .json).
 
-    The cache key hashes the file list and the spec, so a changed subset or size never reads stale data.
+    An example's `path` locates its photo; without one it is `data_dir / file`. The cache key hashes
+    the file list and the spec, so a changed subset or size never reads stale data.
     """
-    key = hashlib.sha256(json.dumps([spec.size, spec.local_contrast, [e.file for e in examples]]).encode())
-    stem = cache_dir / f"s{spec.size}_lc{int(spec.local_contrast)}_n{len(examples)}_{key.hexdigest()[:12]}"
+    keyed: list[Any] = [spec.size, spec.local_contrast, [e.file for e in examples]]
+    tag = f"lc{int(spec.local_contrast)}"
+    if spec.camera_normalise:  # older caches keep their names
+        keyed.append("camera_normalise")
+        tag = "cn"
+    key = hashlib.sha256(json.dumps(keyed).encode())
+    stem = cache_dir / f"s{spec.size}_{tag}_n{len(examples)}_{key.hexdigest()[:12]}"
     npy, meta = stem.with_suffix(".npy"), stem.with_suffix(".json")
     if not (npy.exists() and meta.exists()):
         cache_dir.mkdir(parents=True, exist_ok=True)
         images = np.empty((len(examples), spec.size, spec.size, 3), np.uint8)
         for i, e in enumerate(tqdm(examples, desc=f"caching {npy.name}", unit="img", mininterval=10)):
-            images[i] = decode_square(data_dir / e.file, spec)
+            images[i] = decode_square(e.path if e.path is not None else data_dir / e.file, spec)
         tmp = stem.with_suffix(".tmp.npy")
         np.save(tmp, images)
         os.replace(tmp, npy)
@@ -126,4 +146,5 @@ def load_split(examples: list[Example], data_dir: Path, spec: InputSpec, cache_d
         natural=np.array([e.natural for e in examples], bool),
         reject=np.array([e.reject for e in examples], bool),
         files=[e.file for e in examples],
+        sources=np.array([e.source for e in examples]),
     )

@@ -109,10 +109,10 @@ def make_net(backbone: str, pretrained: Path | None) -> nn.Module:
     raise ValueError(f"unknown backbone {backbone!r}; expected one of {BACKBONES}")
 
 
-def input_spec(backbone: str, size: int, local_contrast: bool) -> InputSpec:
+def input_spec(backbone: str, size: int, local_contrast: bool, camera_normalise: bool = False) -> InputSpec:
     """The appliance's InputSpec for `backbone` at `size` px (its own normalisation)."""
     mean, std = NORMALISATION[backbone]
-    return InputSpec(size=size, mean=mean, std=std, local_contrast=local_contrast)
+    return InputSpec(size=size, mean=mean, std=std, local_contrast=local_contrast, camera_normalise=camera_normalise)
 
 
 class ProbabilityHead(nn.Module):

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from training.data import SplitData, load_split
-from training.nets import input_spec, make_net
+from training.nets import make_net
 from training.temperature import bootstrap_auc, ece, fit_temperature, nll, sigmoid
-from training.train import predict_logits, scores, split_examples
+from training.train import args_from_config, predict_logits, run_spec, scores, split_examples
 
 
 def _block(data: SplitData, logits: np.ndarray, temperature: float) -> dict[str, Any]:
@@ -42,15 +42,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     started = time.time()
     config = json.loads((args.run / "report.json").read_text())["config"]
-    targs = argparse.Namespace(**{**config, "data_dir": Path(config["data_dir"]),
-                                  "cache_dir": Path(config["cache_dir"]), "no_test": not args.test})
+    targs = args_from_config(config, no_test=not args.test)
     backbone = config.get("backbone", "mobilenet_v2")
-    spec = input_spec(backbone, targs.size, targs.local_contrast)
+    spec = run_spec(targs)
     net = make_net(backbone, None)
     net.load_state_dict(torch.load(args.run / "best.pt", map_location="cpu", weights_only=True)["model"])
     examples, _ = split_examples(targs)
     names = ("val", "test") if args.test else ("val",)
-    data = {n: load_split(examples[n], targs.data_dir, spec, targs.cache_dir) for n in names}
+    data = {n: load_split(examples[n], targs.data_dir[0], spec, targs.cache_dir) for n in names}
     out: dict[str, Any] = {"run": str(args.run), "backbone": backbone, "size": spec.size}
     for tta in (False, True):
         logits = {n: predict_logits(net, data[n], spec, tta=tta) for n in names}

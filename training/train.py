@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from appliance.evaluation.dataset import default_data_dir
+from appliance.evaluation.dataset import default_cameras_dir, default_data_dir
 from appliance.evaluation.split import SPLITS
 from appliance.inference.preprocess import InputSpec
 from training.augment import augment, camera_degrade, to_input
@@ -38,7 +38,9 @@ ROOT = Path(__file__).resolve().parent
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
     p.add_argument("--name", default="reference", help="run name: folder under --runs-dir")
-    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="dev set (labels.csv, images/)")
+    p.add_argument("--data-dir", type=Path, action="append", default=None,
+                   help="labelled folder (labels.csv, images/); repeatable (default: the dev set and, where "
+                        "present, the other cameras' folder)")
     p.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
     p.add_argument("--cache-dir", type=Path, default=ROOT / "cache")
     p.add_argument("--backbone", choices=BACKBONES, default="mobilenet_v2",
@@ -48,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--size", type=int, default=224, help="input side in pixels")
     p.add_argument("--local-contrast", action="store_true", help="Graham local-contrast normalisation")
+    p.add_argument("--camera-normalise", action="store_true",
+                   help="camera-independent view: crop on the fitted aperture, field-only local contrast, "
+                        "detail scaled to one spread, rim masked (appliance.inference.preprocess)")
+    p.add_argument("--select-on", choices=("all", "natural"), default="all",
+                   help="validation photos whose AUC picks the best epoch (natural: every natural-colour source)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--limit", type=int, default=None, help="use at most this many training images")
     p.add_argument("--eval-limit", type=int, default=None, help="at most this many val/test images each")
@@ -64,16 +71,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="loss weight of natural-colour images (the rendering the appliance sees)")
     p.add_argument("--camera-aug", action="store_true",
                    help="also JPEG re-encoding and blur, as other cameras produce")
+    p.add_argument("--balance-sources", action="store_true",
+                   help="weigh each source's referable and non-referable photos equally in the loss (no pos_weight)")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast for training steps (about 2x faster on AVX512-BF16 CPUs)")
     p.add_argument("--tta", action="store_true",
                    help="also report validation/test AUC with horizontal-flip test-time augmentation")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.data_dir is None:
+        args.data_dir = [d for d in (default_data_dir(), default_cameras_dir()) if (d / "labels.csv").exists()]
+        if not args.data_dir:
+            p.error(f"no labelled folder found at {default_data_dir()}; name one with --data-dir")
+    return args
+
+
+def args_from_config(config: dict[str, Any], **overrides: Any) -> argparse.Namespace:
+    """A finished run's training options (report.json's config) as train's Namespace, paths as Paths.
+
+    Runs made before --data-dir was repeatable recorded one folder as a string."""
+    folders = config["data_dir"] if isinstance(config["data_dir"], list) else [config["data_dir"]]
+    merged = {"camera_normalise": False, "select_on": "all", "balance_sources": False, **config, **overrides}
+    return argparse.Namespace(**{**merged, "data_dir": [Path(f) for f in folders],
+                                 "cache_dir": Path(config["cache_dir"])})
+
+
+def run_spec(args: argparse.Namespace) -> InputSpec:
+    """The model's input contract for a run's options."""
+    return input_spec(getattr(args, "backbone", "mobilenet_v2"), args.size, args.local_contrast,
+                      getattr(args, "camera_normalise", False))
 
 
 def split_examples(args: argparse.Namespace) -> tuple[dict[str, list[Example]], dict[str, Any]]:
     """Examples per split (EyeQ rejects left out everywhere: their grades are unreliable) and counts."""
-    everything = read_examples(args.data_dir)
+    everything = read_examples(args.data_dir)  # a list of folders
     splits: dict[str, list[Example]] = {}
     counts: dict[str, Any] = {}
     for name in SPLITS:
@@ -82,10 +112,13 @@ def split_examples(args: argparse.Namespace) -> tuple[dict[str, list[Example]], 
         kept = subsample(kept, args.limit if name == "train" else args.eval_limit)
         splits[name] = kept
         counts[name] = {
-            "images": len(kept), "patients": len({e.patient for e in kept}),
+            "images": len(kept), "patients": len({(e.source, e.patient) for e in kept}),
             "positive": sum(e.referable for e in kept), "negative": sum(not e.referable for e in kept),
             "natural": sum(e.natural for e in kept), "enhanced": sum(not e.natural for e in kept),
             "eyeq_reject_excluded": sum(e.reject for e in rows),
+            "by_source": {src: {"images": sum(e.source == src for e in kept),
+                                "positive": sum(e.referable for e in kept if e.source == src)}
+                          for src in sorted({e.source for e in kept})},
         }
     patients = [{e.patient for e in splits[n]} for n in SPLITS]
     if patients[0] & patients[1] or patients[0] & patients[2] or patients[1] & patients[2]:
@@ -106,6 +139,26 @@ class Recipe:
     natural_weight: float = 1.0
     camera_aug: bool = False
     bf16: bool = False
+    balance_sources: bool = False
+
+
+def source_balance(data: SplitData) -> npt.NDArray[np.float32]:
+    """Per-image loss weights that give each source's referable and non-referable photos half of
+    that source's weight each (mean 1 over the split).
+
+    Sources differ in their share of referable photos (EyePACS ~20 %, APTOS and IDRiD ~60 %): a
+    model that could tell the camera apart would learn that as a prior, and its scores would move
+    with the camera. Balanced within each source, the camera carries no information on the label.
+    """
+    sources = data.sources if data.sources is not None else np.full(len(data.labels), "all")
+    weights = np.zeros(len(data.labels), np.float32)
+    for src in set(sources.tolist()):
+        in_src = sources == src
+        for label in (0.0, 1.0):
+            cell = in_src & (data.labels == label)
+            if cell.any():
+                weights[cell] = in_src.sum() / (2.0 * cell.sum()) if (in_src & (data.labels != label)).any() else 1.0
+    return weights / weights.mean()
 
 
 def train_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, data: SplitData,
@@ -116,6 +169,8 @@ def train_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, da
     order = torch.randperm(len(data.labels), generator=gen).numpy()
     images, labels = torch.from_numpy(data.images), torch.from_numpy(data.labels)
     weights = torch.where(torch.from_numpy(data.natural), recipe.natural_weight, 1.0)
+    if recipe.balance_sources:
+        weights = weights * torch.from_numpy(source_balance(data))
     starts = [s for s in range(0, len(order), batch) if len(order) - s >= 2]  # BN needs >= 2
     total, seen = 0.0, 0
     with tqdm(starts, desc=desc, unit="batch", mininterval=_bar_interval()) as bar:
@@ -161,11 +216,18 @@ def predict(net: torch.nn.Module, data: SplitData, spec: InputSpec, batch: int =
     return 1.0 / (1.0 + np.exp(-predict_logits(net, data, spec, batch, tta)))
 
 
+def subsets(data: SplitData) -> list[tuple[str, npt.NDArray[np.bool_]]]:
+    """Named photo subsets of a split: all, natural colour, enhanced, then each source on its own."""
+    out = [("all", np.ones_like(data.natural)), ("natural", data.natural), ("enhanced", ~data.natural)]
+    if data.sources is not None:
+        out += [(f"source:{src}", data.sources == src) for src in sorted(set(data.sources.tolist()))]
+    return out
+
+
 def scores(data: SplitData, probs: npt.NDArray[np.float64]) -> dict[str, Any]:
-    """AUC overall and per source (natural-colour vs enhanced EyePACS), with class counts."""
+    """AUC overall, natural colour vs enhanced, and per source, with class counts."""
     out: dict[str, Any] = {}
-    for name, keep in (("all", np.ones_like(data.natural)), ("natural", data.natural),
-                       ("enhanced", ~data.natural)):
+    for name, keep in subsets(data):
         y = data.labels[keep]
         out[name] = {"auc": roc_auc(y, probs[keep]), "positive": int(y.sum()), "negative": int((1 - y).sum())}
     return out
@@ -189,11 +251,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     run = args.runs_dir / args.name
     run.mkdir(parents=True, exist_ok=True)
-    spec = input_spec(args.backbone, args.size, args.local_contrast)
+    spec = run_spec(args)
     examples, counts = split_examples(args)
     print(json.dumps(counts), flush=True)
     used = [n for n in SPLITS if not (args.no_test and n == "test")]
-    data = {n: load_split(examples[n], args.data_dir, spec, args.cache_dir) for n in used}
+    data = {n: load_split(examples[n], args.data_dir[0], spec, args.cache_dir) for n in used}
+    select = data["val"].natural if args.select_on == "natural" else np.ones_like(data["val"].natural)
 
     pretrained = PRETRAINED[args.backbone] if args.pretrained is None else args.pretrained
     net = make_net(args.backbone, None if pretrained == "none" else Path(pretrained))
@@ -205,8 +268,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                            if len(data["train"].labels) - s >= 2])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(args.epochs * steps_per_epoch))
     n_pos = float(data["train"].labels.sum())
-    pos_weight = torch.tensor((len(data["train"].labels) - n_pos) / max(n_pos, 1.0))
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "resume"}
+    pos_weight = torch.tensor(1.0 if args.balance_sources else (len(data["train"].labels) - n_pos) / max(n_pos, 1.0))
+    config = {k: str(v) if isinstance(v, Path) else [str(x) for x in v] if k == "data_dir" else v
+              for k, v in vars(args).items() if k != "resume"}
     command = "python -m training.train " + shlex.join(argv if argv is not None else sys.argv[1:])
     state: dict[str, Any] = {"epoch": 0, "history": [], "best_auc": -1.0, "config": config,
                              "command": command}
@@ -224,11 +288,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         t0 = time.time()
         torch.manual_seed(args.seed * 1000 + epoch)  # dropout; order and augmentation use `gen`
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
-        recipe = Recipe(args.batch, pos_weight, args.natural_weight, args.camera_aug, args.bf16)
+        recipe = Recipe(args.batch, pos_weight, args.natural_weight, args.camera_aug, args.bf16,
+                        args.balance_sources)
         loss = train_epoch(net, opt, sched, data["train"], spec, recipe, gen, f"epoch {epoch}/{args.epochs}")
-        val_auc = roc_auc(data["val"].labels, predict(net, data["val"], spec))
+        val_probs = predict(net, data["val"], spec)
+        val_auc = roc_auc(data["val"].labels[select], val_probs[select])
         seconds = round(time.time() - t0, 1)
-        state["history"].append({"epoch": epoch, "loss": loss, "val_auc": val_auc, "seconds": seconds})
+        state["history"].append({"epoch": epoch, "loss": loss, "val_auc": val_auc, "seconds": seconds,
+                                 "val": {k: v["auc"] for k, v in scores(data["val"], val_probs).items()}})
         print(f"epoch {epoch}: loss {loss:.4f} val AUC {val_auc:.4f} ({seconds:.0f} s)", flush=True)
         if not val_auc <= state["best_auc"]:  # NaN (one-class val set) counts as better: keeps a best.pt
             state["best_auc"], state["best_epoch"] = val_auc, epoch

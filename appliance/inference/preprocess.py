@@ -4,6 +4,13 @@ Steps: crop to the field-of-view (the bright fundus disc on a dark surround), pa
 centred on the disc, resize, optionally apply local contrast normalisation (subtract a
 large-scale blur, as in Graham's Kaggle-2015 method, so that cameras and colour renderings look
 alike), scale to [0, 1], normalise by mean/std, and lay out as CHW float32.
+
+With `camera_normalise` (models from 0.3.0) the square is cut around the aperture circle that the
+quality gate fits (`appliance.quality.field_of_view.find_field`), so a full circle, a circle clipped
+at top and bottom or on all four sides all land at the same scale; the local average is taken over
+field pixels only (no bright halo where the blur would mix in the black surround), and everything
+outside 90 % of the radius, or outside the camera's frame, is set to mid-grey: the model sees no
+rim, no corner and no stamp, which differ from camera to camera.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from appliance.quality.field_of_view import find_field
+
 UInt8Image = npt.NDArray[np.uint8]
 Tensor = npt.NDArray[np.float32]
 
@@ -21,6 +30,18 @@ Tensor = npt.NDArray[np.float32]
 FOV_LEVEL = 12
 #: A row or column belongs to the field's box when this share of it is inside the field.
 FOV_LINE_SHARE = 0.02
+#: camera_normalise: share of the aperture radius the model sees (the rim outside it is masked).
+VISIBLE_RADIUS = 0.9
+#: camera_normalise: local-contrast gain of a flat field (no detail to measure), and the blur's
+#: sigma as a share of the square's side.
+CONTRAST_GAIN = 4.0
+BLUR_SIGMA_SHARE = 1 / 30
+#: Mid-grey: the value of everything the model must not look at, after camera normalisation.
+MID_GREY = 128
+#: camera_normalise: the detail (image minus local average) is scaled to this standard deviation
+#: inside the visible field. Natural-colour photos of four cameras have a median of 21-24 at gain 4;
+#: the enhanced EyePACS renderings 61: without this they would look like another kind of eye.
+DETAIL_STD = 22.0
 
 
 @dataclass(frozen=True)
@@ -77,10 +98,67 @@ def local_contrast(image: UInt8Image) -> UInt8Image:
     return out
 
 
+def aperture_circle(image: UInt8Image) -> tuple[float, float, float]:
+    """Centre x, centre y and radius (px) of the camera's circular aperture in the image.
+
+    The quality gate's fitted circle when it found one of a plausible size, else the circle around
+    the bright box (a photo the gate will refuse anyway still yields a tensor).
+    """
+    h, w = image.shape[:2]
+    fov = find_field(image)
+    if fov.found and 0.15 * min(h, w) < fov.radius < 1.5 * max(h, w):
+        return fov.centre_x, fov.centre_y, fov.radius
+    top, bottom, left, right = field_of_view_box(image)
+    return (left + right - 1) / 2, (top + bottom - 1) / 2, max(bottom - top, right - left) / 2
+
+
+def _cut_square(image: UInt8Image, cx: float, cy: float, r: float) -> UInt8Image:
+    """The square of side 2r centred on (cx, cy), black where it leaves the image."""
+    h, w = image.shape[:2]
+    side = max(2, round(2 * r))
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    crop = image[max(0, y0):max(0, min(h, y0 + side)), max(0, x0):max(0, min(w, x0 + side))]
+    top, left = max(0, -y0), max(0, -x0)
+    out = np.zeros((side, side, *image.shape[2:]), np.uint8)
+    out[top:top + crop.shape[0], left:left + crop.shape[1]] = crop
+    return out
+
+
+def camera_normal_square(image: UInt8Image, size: int) -> UInt8Image:
+    """The camera-independent view (see the module's docstring): RGB uint8 [size, size, 3]."""
+    cx, cy, r = aperture_circle(image)
+    in_frame = np.full(image.shape[:2], 255, np.uint8)
+    square = _cut_square(image, cx, cy, r)
+    frame = _cut_square(in_frame, cx, cy, r)
+    interp = cv2.INTER_AREA if square.shape[0] > size else cv2.INTER_LINEAR
+    square = np.asarray(cv2.resize(square, (size, size), interpolation=interp), np.uint8)
+    frame = np.asarray(cv2.resize(frame, (size, size), interpolation=cv2.INTER_NEAREST), np.uint8)
+    yy, xx = np.mgrid[:size, :size]
+    centre = (size - 1) / 2
+    inside = (xx - centre) ** 2 + (yy - centre) ** 2 <= (size / 2) ** 2
+    field = inside & (frame > 0) & (square.max(axis=2) > FOV_LEVEL)
+    # Local average over field pixels only (normalised convolution): no halo at the rim.
+    sigma = size * BLUR_SIGMA_SHARE
+    weight = cv2.GaussianBlur(field.astype(np.float32), (0, 0), sigma)
+    local = cv2.GaussianBlur(square.astype(np.float32) * field[..., None], (0, 0), sigma)
+    local /= np.maximum(weight, 1e-3)[..., None]
+    detail = square.astype(np.float32) - local
+    margin = max(2, size // 64)
+    eroded = cv2.erode(field.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2))
+    visible = (eroded > 0) & ((xx - centre) ** 2 + (yy - centre) ** 2 <= (VISIBLE_RADIUS * size / 2) ** 2)
+    spread = float(detail[visible].std()) if visible.any() else 0.0
+    gain = DETAIL_STD / spread if spread > 0.5 else CONTRAST_GAIN
+    out: UInt8Image = np.clip(gain * detail + MID_GREY, 0, 255).astype(np.uint8)
+    out[~visible] = MID_GREY
+    return out
+
+
 def fundus_square(image: UInt8Image, spec: InputSpec) -> UInt8Image:
     """The cropped, resized (and optionally contrast-normalised) RGB uint8 square the model sees."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image, got shape {image.shape} {image.dtype}")
+    if spec.camera_normalise:
+        return camera_normal_square(image, spec.size)
     square = crop_to_square_field(image)
     interp = cv2.INTER_AREA if square.shape[0] > spec.size else cv2.INTER_LINEAR
     square = np.asarray(cv2.resize(square, (spec.size, spec.size), interpolation=interp), dtype=np.uint8)
