@@ -35,7 +35,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
                     "AUC, sensitivity and specificity at the locked threshold with bootstrap 95 % intervals, "
                     "imageability, per-source results and images/second.",
     )
-    cmd.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="folder holding labels.csv and the photos")
+    cmd.add_argument("data_dir", type=Path, nargs="+", metavar="DATA_DIR",
+                     help="folder holding labels.csv and the photos; several folders are pooled")
     cmd.add_argument("--json", action="store_true", help="print machine-readable JSON")
     cmd.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
                      help="fp32: the [model] manifest; int8: its -int8 twin (default: fp32)")
@@ -45,8 +46,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
                      help="model manifest to evaluate (overrides the one --precision picks, which then "
                           "only labels the report)")
     cmd.add_argument("--limit", type=int, help="evaluate at most N photos (a fixed pseudo-random choice)")
-    cmd.add_argument("--split", choices=("all", "test"), default="all",
-                     help="test: only the dev set's patient-held-out test split (default: all)")
+    cmd.add_argument("--split", choices=("all", "val", "test"), default="all",
+                     help="test (val): only the patient-held-out test (validation) split, by the `patient` "
+                          "column or the dev-set file name (default: all)")
+    cmd.add_argument("--exclude-source", action="append", default=[], metavar="PREFIX",
+                     help="leave out photos whose `source` starts with PREFIX (e.g. eyepacs-enhanced256, the "
+                          "renderings no camera produces); repeatable")
     cmd.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates (default: 1000)")
     cmd.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     cmd.add_argument("--quality-profile", action="append", default=[], metavar="[SOURCE=]PROFILE",
@@ -100,15 +105,15 @@ def quality_profiles(config: Config, specs: list[str]) -> tuple[QualityConfig, d
 def choose_images(items: list[LabelledImage], split: str, limit: int | None) -> tuple[list[LabelledImage], int]:
     """The photos to evaluate, in labels.csv order, and how many had no patient id for the split.
 
-    `split` "test" keeps the test patients (by the `patient` column, else the dev-set file name);
-    photos without a patient id are left out (they cannot be placed safely). `limit` keeps the first N in sha256(file) order:
-    a choice that mixes sources and does not depend on the file's row order.
+    `split` "test" ("val") keeps the test (validation) patients (by the `patient` column, else the dev-set file name);
+    photos without a patient id are left out (they cannot be placed safely). `limit` keeps the
+    first N in sha256(file) order: a choice that mixes sources and does not depend on the file's row order.
     """
     no_patient = 0
-    if split == "test":
+    if split != "all":
         splits = [i.split for i in items]
         no_patient = sum(1 for s in splits if s is None)
-        items = [i for i, s in zip(items, splits, strict=True) if s == "test"]
+        items = [i for i, s in zip(items, splits, strict=True) if s == split]
     if limit is not None and limit < len(items):
         chosen = set(sorted(range(len(items)), key=lambda k: hashlib.sha256(items[k].file.encode()).digest())[:limit])
         items = [item for k, item in enumerate(items) if k in chosen]
@@ -119,13 +124,15 @@ def run(config: Config, args: argparse.Namespace) -> int:
     if args.bootstrap < 0 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         print("error: need --bootstrap >= 0, --batch-size >= 1 and --limit >= 1", file=sys.stderr)
         return EXIT_BAD_INPUT
+    folders = " + ".join(str(d) for d in args.data_dir)
     try:
-        rows = read_labels(args.data_dir)
+        rows = [row for folder in args.data_dir for row in read_labels(folder)]
+        rows = [r for r in rows if not any(r.source.startswith(p) for p in args.exclude_source)]
         items, no_patient = choose_images(rows, args.split, args.limit)
         if not items:
-            why = (f"; {no_patient} of {len(rows)} rows have no dev-set patient id in their file name"
-                   if args.split == "test" else "")
-            raise DatasetError(f"No photos to evaluate in {args.data_dir} (split {args.split}{why}).",
+            why = (f"; {no_patient} of {len(rows)} rows have no patient id (no `patient` column, "
+                   "no dev-set file name)" if args.split != "all" else "")
+            raise DatasetError(f"No photos to evaluate in {folders} (split {args.split}{why}).",
                                reason_code="dataset_empty")
     except DatasetError as exc:
         print(f"error [{exc.reason_code}]: {exc.message}", file=sys.stderr)
@@ -141,8 +148,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
     with runner:
         result = evaluate_images(items, limits=config.limits, quality=quality, manifest=manifest, runner=runner,
                                  batch_size=args.batch_size, quality_by_source=quality_by_source)
-    dataset = {"folder": str(args.data_dir), "split": args.split, "rows_in_labels": len(rows),
-               "rows_without_patient_id": no_patient, "limit": args.limit}
+    dataset = {"folder": folders, "split": args.split, "rows_in_labels": len(rows),
+               "rows_without_patient_id": no_patient, "limit": args.limit, "excluded_sources": args.exclude_source}
     report = summarise(result, manifest, dataset=dataset, replicates=args.bootstrap, seed=args.seed,
                        precision=args.precision)
     report["model"]["manifest"] = str(path)

@@ -26,6 +26,12 @@ def default_data_dir() -> Path:
     return Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "fundus"
 
 
+def default_cameras_dir() -> Path:
+    """Photos of other cameras: FUNDUS_CAMERAS_DIR, else `<repo>/../shared/data/fundus-cameras`."""
+    env = os.environ.get("FUNDUS_CAMERAS_DIR")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "fundus-cameras"
+
+
 class DatasetError(ApplianceError):
     """The labelled folder cannot be read."""
 

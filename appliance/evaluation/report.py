@@ -50,7 +50,34 @@ def _dr_metrics(results: Sequence[ImageResult], threshold: float, *, replicates:
               and (r.gate_passed or not gate_only) and (r.item.quality != "reject" or not graders_gradable_only)]
     labels = np.array([bool(r.item.referable) for r in chosen], bool)
     scores = np.array([r.score for r in chosen], np.float64)
-    return metrics_dict(binary_metrics(labels, scores, threshold, replicates=replicates, seed=seed))
+    out = metrics_dict(binary_metrics(labels, scores, threshold, replicates=replicates, seed=seed))
+    out["scores"] = {"not_referable": _distribution(scores[~labels]), "referable": _distribution(scores[labels])}
+    return out
+
+
+def _distribution(scores: np.ndarray[Any, np.dtype[np.float64]]) -> dict[str, float | None]:
+    """Median and 90th percentile of some photos' scores: where one class sits on the score scale.
+
+    The non-referable photos' median moving between cameras is what stops a locked threshold from
+    transferring."""
+    if scores.size == 0:
+        return {"median": None, "p90": None}
+    return {"median": _number(float(np.median(scores))), "p90": _number(float(np.quantile(scores, 0.9)))}
+
+
+#: A source's specificity enters the spread only with at least this many non-referable photos.
+SPREAD_MIN_NOT_REFERABLE = 30
+
+
+def specificity_spread(per_source: Mapping[str, Mapping[str, Any]], key: str = "all_scored") -> dict[str, Any]:
+    """Largest minus smallest specificity at the locked threshold between sources with at least
+    SPREAD_MIN_NOT_REFERABLE non-referable photos (None with fewer than two such sources)."""
+    values = {s: v[key]["specificity"]["value"] for s, v in per_source.items()
+              if v[key]["n_not_referable"] >= SPREAD_MIN_NOT_REFERABLE and v[key]["specificity"]["value"] is not None}
+    if len(values) < 2:
+        return {"value": None, "sources": sorted(values)}
+    return {"value": _number(max(values.values()) - min(values.values())), "sources": sorted(values),
+            "lowest": min(values, key=lambda k: values[k]), "highest": max(values, key=lambda k: values[k])}
 
 
 def _imageability(results: Sequence[ImageResult]) -> dict[str, Any]:
@@ -91,6 +118,7 @@ def summarise(run: EvaluationRun, manifest: ModelManifest, *, dataset: Mapping[s
             entry["n"] += 1
             entry["passed"] += int(r.gate_passed)
     sources = sorted({r.item.source for r in results})
+    per_source = {s: _slice([r for r in results if r.item.source == s], threshold, replicates, seed) for s in sources}
     return {
         "notice": NOT_VALIDATED_NOTICE,
         "model": {
@@ -112,8 +140,8 @@ def summarise(run: EvaluationRun, manifest: ModelManifest, *, dataset: Mapping[s
             "examples": [{"file": r.item.file, "reason": r.failure, "message": r.failure_message}
                          for r in failures[:10]],
         },
-        "per_source": {s: _slice([r for r in results if r.item.source == s], threshold, replicates, seed)
-                       for s in sources},
+        "per_source": per_source,
+        "specificity_spread": specificity_spread(per_source),
         "throughput": {"seconds": round(run.seconds, 3), "images_per_second": _number(run.images_per_second)},
     }
 
@@ -130,8 +158,12 @@ def _fmt(e: Mapping[str, float | None], percent: bool = False) -> str:
 
 
 def _metrics_line(name: str, m: Mapping[str, Any]) -> str:
-    return (f"  {name:<13} n={m['n']:<6} referable={m['n_referable']:<5} AUC {_fmt(m['auc']):<22} "
+    line = (f"  {name:<13} n={m['n']:<6} referable={m['n_referable']:<5} AUC {_fmt(m['auc']):<22} "
             f"sens {_fmt(m['sensitivity'], True):<22} spec {_fmt(m['specificity'], True)}")
+    healthy = m.get("scores", {}).get("not_referable", {})
+    if healthy.get("median") is not None:
+        line += f"; not-referable scores median {healthy['median']:.3f}, p90 {healthy['p90']:.3f}"
+    return line
 
 
 def _share(i: Mapping[str, Any]) -> str:
@@ -168,6 +200,10 @@ def format_report(report: Mapping[str, Any]) -> str:
         lines.append(f" {source}: {s['n_images']} images, imageability {_share(s['imageability'])}")
         lines.append(_metrics_line("all scored", s["all_scored"]))
         lines.append(_metrics_line("gate passed", s["gate_passed"]))
+    spread = report.get("specificity_spread", {})
+    if spread.get("value") is not None:
+        lines.append(f"Specificity spread between sources (>= {SPREAD_MIN_NOT_REFERABLE} non-referable photos): "
+                     f"{100 * spread['value']:.1f} points ({spread['lowest']} lowest, {spread['highest']} highest)")
     reasons = ", ".join(f"{k} {v}" for k, v in report["gate_failure_reasons"].items()) or "none"
     lines.append(f"Gate failure reasons: {reasons}")
     by_reason = ", ".join(f"{k} {v}" for k, v in failures["by_reason"].items()) or "none"

@@ -162,7 +162,7 @@ def test_split_test_on_a_foreign_folder_says_why_it_is_empty(
     manifest = write_tiny_manifest(tmp_path / "model")
     code = main(["evaluate", str(synthetic_folder), "--config", str(_config(tmp_path, manifest)), "--split", "test"])
     assert code == EXIT_BAD_INPUT
-    assert "9 of 9 rows have no dev-set patient id" in capsys.readouterr().err
+    assert "9 of 9 rows have no patient id" in capsys.readouterr().err
 
 
 def test_bad_numbers_exit_2(synthetic_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
