@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "appliance.commands.build_engine",
     "appliance.commands.calibrate",
     "appliance.commands.evaluate",
+    "appliance.commands.validate_site",
+    "appliance.commands.operating_point",
 ]
 
 
