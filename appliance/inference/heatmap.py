@@ -9,7 +9,6 @@ so an explanation can neither slow nor change a result. It is a review aid; it i
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -19,7 +18,7 @@ import numpy.typing as npt
 from appliance.checksum import sha256_file
 from appliance.errors import ModelError, ModelIntegrityError
 from appliance.inference.manifest import HeatmapFile, ModelManifest
-from appliance.inference.preprocess import FOV_LEVEL, fundus_square, to_tensor
+from appliance.inference.preprocess import FOV_LEVEL, fundus_square, natural_square, to_tensor
 
 UInt8Image = npt.NDArray[np.uint8]
 #: Share of the overlay taken by the heatmap colour where the map is strongest.
@@ -84,7 +83,7 @@ class HeatmapModel:
 
     def overlay_png(self, image: UInt8Image) -> bytes:
         """PNG of the model's view of `image` (field of view squared, natural colour) with the heatmap."""
-        view = fundus_square(image, replace(self.manifest.input, local_contrast=False))
+        view = natural_square(image, self.manifest.input)
         ok, png = cv2.imencode(".png", cv2.cvtColor(overlay(view, self.activation_map(image)), cv2.COLOR_RGB2BGR))
         if not ok:
             raise ModelError("The heatmap image could not be encoded.")

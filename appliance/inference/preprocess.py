@@ -124,19 +124,32 @@ def _cut_square(image: UInt8Image, cx: float, cy: float, r: float) -> UInt8Image
     return out
 
 
-def camera_normal_square(image: UInt8Image, size: int) -> UInt8Image:
-    """The camera-independent view (see the module's docstring): RGB uint8 [size, size, 3]."""
+def aperture_square(image: UInt8Image, size: int) -> tuple[UInt8Image, npt.NDArray[np.bool_]]:
+    """The natural-colour square [size, size, 3] cut around the aperture circle, and the mask of its
+    pixels that lie inside the camera's frame (False where the circle left the picture)."""
     cx, cy, r = aperture_circle(image)
-    in_frame = np.full(image.shape[:2], 255, np.uint8)
     square = _cut_square(image, cx, cy, r)
-    frame = _cut_square(in_frame, cx, cy, r)
+    frame = _cut_square(np.full(image.shape[:2], 255, np.uint8), cx, cy, r)
     interp = cv2.INTER_AREA if square.shape[0] > size else cv2.INTER_LINEAR
     square = np.asarray(cv2.resize(square, (size, size), interpolation=interp), np.uint8)
-    frame = np.asarray(cv2.resize(frame, (size, size), interpolation=cv2.INTER_NEAREST), np.uint8)
+    in_frame = np.asarray(cv2.resize(frame, (size, size), interpolation=cv2.INTER_NEAREST), np.uint8) > 0
+    return square, in_frame
+
+
+def natural_square(image: UInt8Image, spec: InputSpec) -> UInt8Image:
+    """The natural-colour square that the model's input is aligned with (for showing a heatmap)."""
+    if spec.camera_normalise:
+        return aperture_square(image, spec.size)[0]
+    return fundus_square(image, InputSpec(spec.size, spec.mean, spec.std, local_contrast=False))
+
+
+def camera_normal_square(image: UInt8Image, size: int) -> UInt8Image:
+    """The camera-independent view (see the module's docstring): RGB uint8 [size, size, 3]."""
+    square, frame = aperture_square(image, size)
     yy, xx = np.mgrid[:size, :size]
     centre = (size - 1) / 2
     inside = (xx - centre) ** 2 + (yy - centre) ** 2 <= (size / 2) ** 2
-    field = inside & (frame > 0) & (square.max(axis=2) > FOV_LEVEL)
+    field = inside & frame & (square.max(axis=2) > FOV_LEVEL)
     # Local average over field pixels only (normalised convolution): no halo at the rim.
     sigma = size * BLUR_SIGMA_SHARE
     weight = cv2.GaussianBlur(field.astype(np.float32), (0, 0), sigma)

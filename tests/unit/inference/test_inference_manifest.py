@@ -165,3 +165,51 @@ def test_sha256_file_hashes_files_larger_than_one_chunk(tmp_path: Path) -> None:
     path = tmp_path / "big.bin"
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def _validation() -> dict[str, Any]:
+    return {"data": "validation split, natural colour", "quantile_levels": [0.0, 0.5, 1.0],
+            "not_referable_quantiles": [0.01, 0.1, 0.6], "referable_quantiles": [0.2, 0.7, 0.99],
+            "n_referable": 40, "n_not_referable": 60, "target_sensitivity": 0.87, "sensitivity": 0.9,
+            "specificity": 0.7}
+
+
+def test_camera_normalise_and_the_validation_scores_are_read(write_manifest: WriteManifest) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["input"]["camera_normalise"] = True
+        d["validation"] = _validation()
+
+    m = load_manifest(write_manifest(edit))
+    assert m.input.camera_normalise is True
+    assert m.validation is not None
+    assert m.validation.quantile_levels == (0.0, 0.5, 1.0)
+    assert m.validation.not_referable_quantiles == (0.01, 0.1, 0.6)
+    assert (m.validation.n_referable, m.validation.n_not_referable) == (40, 60)
+    assert m.validation.target_sensitivity == pytest.approx(0.87)
+
+
+def test_older_manifests_have_no_validation_scores_and_the_plain_view(write_manifest: WriteManifest) -> None:
+    m = load_manifest(write_manifest())
+    assert m.validation is None and m.input.camera_normalise is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("referable_quantiles", [0.2, 0.7], "quantile lists must match"),
+        ("quantile_levels", [0.5, 0.0, 1.0], "quantile lists must match"),
+        ("quantile_levels", [0.0, 0.5, 2.0], "quantile lists must match"),
+        ("not_referable_quantiles", [0.1, "x", 0.3], "'not_referable_quantiles' must be a list of numbers"),
+        ("specificity", 1.5, "must be in [0, 1]"),
+        ("n_referable", 4.5, "'n_referable'"),
+        ("spread", 1, "[validation] 'spread'"),
+    ],
+)
+def test_a_malformed_validation_section_is_refused(write_manifest: WriteManifest, key: str, value: Any,
+                                                   named: str) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["validation"] = {**_validation(), key: value}
+
+    with pytest.raises(ManifestError) as info:
+        load_manifest(write_manifest(edit))
+    assert named in info.value.message
