@@ -85,11 +85,11 @@ def test_a_circle_clipped_on_two_or_four_sides_gives_the_same_view_where_both_se
     clipped = camera_normal_square(clipped_photo, SIZE)
     both = _visible(full) & _visible(clipped)
     assert both.sum() > 0.4 * _visible(full).sum()
-    # Same scale and place: the pixels both show agree (a shifted or rescaled view would not).
-    difference = np.abs(full[both].astype(np.float64) - clipped[both].astype(np.float64))
-    assert float(np.median(difference)) < 12
-    correlation = np.corrcoef(full[both].ravel().astype(np.float64), clipped[both].ravel().astype(np.float64))[0, 1]
-    assert correlation > 0.8
+    # Same scale and place: the structures both show line up. Compared at sigma 1.5 px, a fit that is
+    # 2 px off still correlates above 0.8, one 8 px off (another scale or centre) below 0.1.
+    common = cv2.erode(both.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    a, b = (cv2.GaussianBlur(v.astype(np.float32), (0, 0), 1.5)[common].ravel() for v in (full, clipped))
+    assert np.corrcoef(a, b)[0, 1] > 0.75
     # What the camera did not record is hidden, not black.
     rows = np.flatnonzero(_visible(clipped).any(axis=1))
     assert rows[-1] - rows[0] < 2 * keep_y * SIZE / 2 + 4
