@@ -32,13 +32,15 @@ EXIT_BAD_INPUT = 2
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     cmd = commands.add_parser(
-        "operating-point", parents=[common], help="adopt, revert or show the site operating point",
+        "operating-point", help="adopt, revert or show the site operating point",
         description="Adopt a site threshold from a site-validation report (appliance validate-site --json), go back "
                     "to the model's locked threshold, or show which applies. Adoption and revert are audited; "
                     "every later result records and shows the operating point it was decided at.",
     )
     actions = cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
-    common_action = argparse.ArgumentParser(add_help=False)
+    # --config / -v belong to each action (`operating-point adopt R --config F`): on both levels, the
+    # action's default would overwrite a value given before it.
+    common_action = argparse.ArgumentParser(add_help=False, parents=[common])
     common_action.add_argument("--actor", default=os.environ.get("USER", "admin"),
                                help="who does this, for the audit log (default: $USER)")
     common_action.add_argument("--json", action="store_true", help="print machine-readable JSON")
