@@ -35,6 +35,8 @@ def test_technician_screens_an_exam_from_the_page(tmp_path: Path) -> None:
             assert page.locator("#images figure").count() == 2
             assert page.locator("#images img").evaluate_all("imgs => imgs.every(i => i.naturalWidth > 0)")
             assert "not clinically validated" in page.inner_text("#provenance")
+            # The operating point the result was decided at (no site point adopted: the locked threshold).
+            assert page.inner_text("#operating-point").startswith("Operating point: the model's locked threshold")
             # Where the model looked: the first scored photo's heatmap replaces it on request.
             button = page.locator(".heatmap-button").first
             button.click()
