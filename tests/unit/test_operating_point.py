@@ -180,3 +180,35 @@ def _other_model(tmp_path: Path) -> Path:
     fields = copy.deepcopy(manifest_fields("model.onnx", hashlib.sha256(model).hexdigest()))
     (folder / "model.toml").write_text(to_toml(fields))
     return folder / "model.toml"
+
+
+def test_after_a_model_change_results_use_the_locked_threshold_and_say_why(
+        box: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["operating-point", "adopt", str(box["report"]), "--config", str(box["config"])]) == 0
+    other = tmp_path / "after-update"
+    other.mkdir()
+    # The same store, another installed model (an update): the site point is kept but not applied.
+    updated = write_config(other, _other_model(tmp_path))
+    updated.write_text(updated.read_text().replace(str(other / "var"), str(box["data"])))
+    capsys.readouterr()
+    right, left = box["site"] / "img" / "p0.png", box["site"] / "img" / "p5.png"
+    assert main(["screen", "--config", str(updated), "--right", str(right), "--left", str(left), "--json"]) == 0
+    point = json.loads(capsys.readouterr().out)["operating_point"]
+    assert point["source"] == "locked" and point["threshold"] == 0.42
+    assert "is not applied: it was adopted for model sha256" in point["note"]
+    assert point["note"] in point["description"]
+    assert main(["operating-point", "show", "--config", str(updated)]) == 0
+    assert "is not applied" in capsys.readouterr().out
+
+
+def test_exams_stored_before_operating_points_show_the_locked_threshold() -> None:
+    from appliance.domain import ModelInfo, Outcome
+    from appliance.store import ExamRecord
+    from appliance.summary import record_summary
+
+    record = ExamRecord(exam_id="e", patient_id="p", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+                        operator="t", outcome=Outcome.NO_REFER,
+                        result={"message": "m", "threshold": 0.0868, "reasons": [], "eye_scores": {}},
+                        model=ModelInfo("m", "1", "0" * 64, "onnxruntime"), images=())
+    point = record_summary(record)["operating_point"]
+    assert point["source"] == "locked" and point["threshold"] == 0.0868
