@@ -34,6 +34,8 @@ DEFAULT_QUANTILE_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 #: Decimals of a chosen threshold (as `choose_threshold` writes it).
 THRESHOLD_DECIMALS = 4
 GRADES = (0, 1, 2, 3, 4)
+#: Fewer photos of a class than this and its shift is not judged (a bootstrap of a handful says little).
+MIN_SHIFT_PHOTOS = 10
 
 
 class SiteDataError(ApplianceError):
@@ -141,7 +143,8 @@ def quantile_distance(a: Sequence[float], b: Sequence[float]) -> float:
 class Shift:
     """How a site's scores of one class differ from the model's validation scores of that class.
 
-    `differs` when the validation median lies outside the bootstrap interval of the site's median.
+    `differs` when the validation median lies outside the bootstrap interval of the site's median,
+    judged only with at least MIN_SHIFT_PHOTOS site photos.
     """
 
     n_site: int
@@ -155,8 +158,12 @@ class Shift:
     distance_high: float
 
     @property
+    def judged(self) -> bool:
+        return self.n_site >= MIN_SHIFT_PHOTOS
+
+    @property
     def differs(self) -> bool:
-        return not self.site_median_low <= self.validation_median <= self.site_median_high
+        return self.judged and not self.site_median_low <= self.validation_median <= self.site_median_high
 
 
 def score_shift(site_scores: np.ndarray, levels: Sequence[float], validation_quantiles: Sequence[float], *,
@@ -188,12 +195,15 @@ def _shift_dict(name: str, shift: Shift) -> dict[str, Any]:
         "site_median_low": _number(shift.site_median_low), "site_median_high": _number(shift.site_median_high),
         "validation_median": _number(shift.validation_median), "median_difference": _number(shift.median_difference),
         "quantile_distance": _number(shift.distance), "quantile_distance_low": _number(shift.distance_low),
-        "quantile_distance_high": _number(shift.distance_high), "differs": shift.differs,
+        "quantile_distance_high": _number(shift.distance_high), "judged": shift.judged, "differs": shift.differs,
         "message": _shift_sentence(name, shift),
     }
 
 
 def _shift_sentence(name: str, shift: Shift) -> str:
+    if not shift.judged:
+        return (f"Too few {name} photos ({shift.n_site}, fewer than {MIN_SHIFT_PHOTOS}) to judge a shift: median "
+                f"{shift.site_median:.3f} against {shift.validation_median:.3f} on validation.")
     if not shift.differs:
         return (f"The {name} photos' scores match the model's validation photos: median {shift.site_median:.3f} "
                 f"(95 % interval {shift.site_median_low:.3f}–{shift.site_median_high:.3f}) against "

@@ -81,6 +81,8 @@ def test_shift_is_flagged_when_the_site_scores_move_and_not_when_they_match() ->
     assert not same.differs and same.distance < 0.02
     moved = score_shift(rng.beta(3, 10, 400), levels, validation, replicates=500, seed=0)  # median ~0.21 vs ~0.13
     assert moved.differs and moved.median_difference > 0.05
+    few = score_shift(rng.beta(3, 10, 9), levels, validation, replicates=500, seed=0)
+    assert not few.judged and not few.differs
     assert moved.site_median_low <= moved.site_median <= moved.site_median_high
     assert moved.distance_low <= moved.distance <= moved.distance_high and moved.distance > same.distance
 

@@ -25,18 +25,19 @@ def site(tmp_path: Path) -> Path:
 
 
 def test_json_report_with_validation_scores_warns_of_the_shift(
-        site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = write_site_folder(tmp_path / "site", n_referable=10, n_not_referable=10)
     config = write_config(tmp_path, write_site_manifest(tmp_path / "model", validation=LOW_VALIDATION))
     assert main(["validate-site", str(site), "--config", str(config), "--json", "--bootstrap", "100"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["kind"] == "dr_site_validation" and report["notice"] == NOT_VALIDATED_NOTICE
     assert report["report_sha256"] == report_digest(report)
-    assert report["n_images"] == report["n_graded"] == 8
+    assert report["n_images"] == report["n_graded"] == 20
     assert report["imageability"]["share"] == 1.0
     locked = report["locked_threshold"]
-    assert (locked["threshold"], locked["n_referable"], locked["n_not_referable"]) == (0.5, 4, 4)
+    assert (locked["threshold"], locked["n_referable"], locked["n_not_referable"]) == (0.5, 10, 10)
     assert locked["sensitivity"]["value"] == 0.0  # every synthetic score is under 0.5
-    assert [row["n"] for row in report["per_grade"]] == [2, 2, 2, 1, 1]
+    assert [row["n"] for row in report["per_grade"]] == [5, 5, 4, 3, 3]
     shift = report["shift"]
     assert shift["available"] and shift["differs"] and shift["not_referable"]["differs"]
     assert shift["not_referable"]["median_difference"] > 0.1
@@ -44,7 +45,7 @@ def test_json_report_with_validation_scores_warns_of_the_shift(
     site_point = report["site_operating_point"]
     assert site_point["target_from"] == "manifest" and site_point["target_sensitivity"] == 0.75
     assert site_point["threshold_low"] <= site_point["threshold"] <= site_point["threshold_high"]
-    assert site_point["sensitivity"] >= 0.75 and site_point["n_referable"] == 4
+    assert site_point["sensitivity"] >= 0.75 and site_point["n_referable"] == 10
     assert report["dataset"]["folder"] == str(site.absolute())
 
 
@@ -131,3 +132,12 @@ def test_corrupt_images_can_be_skipped_and_are_counted(tmp_path: Path, capsys: p
     assert report["dataset"]["unreadable_skipped"] == 3  # missing, corrupt, grey
     assert report["decode_failures"]["count"] == 3
     assert {e["reason"] for e in report["decode_failures"]["examples"]} >= {"image_file_missing"}
+
+
+def test_a_handful_of_photos_is_not_judged_for_shift(site: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, write_site_manifest(tmp_path / "model", validation=LOW_VALIDATION))
+    assert main(["validate-site", str(site), "--config", str(config), "--json", "--bootstrap", "50"]) == 0
+    shift = json.loads(capsys.readouterr().out)["shift"]
+    assert shift["available"] and shift["differs"] is False
+    assert shift["not_referable"]["judged"] is False and "Too few non-referable photos (4" in shift["message"]
