@@ -27,6 +27,7 @@ from appliance.quality.guidance import quality_report
 from appliance.quality.illumination import measure_illumination
 from appliance.quality.rules import ATTRIBUTED, NOT_FUNDUS_RULES, QUALITY_RULES, failed_rules
 from appliance.quality.score import main_reason, reject_probability
+from appliance.quality.stamps import remove_stamps
 
 UInt8Image = npt.NDArray[np.uint8]
 
@@ -63,6 +64,10 @@ def measure(image: UInt8Image, thresholds: QualityConfig, *, stop_if_not_fundus:
     metrics = fov.metrics()
     if not fov.found:
         return metrics
+    # Burned-in text is no part of the photo: every check looks at the photo without it.
+    if fov.stamps is not None and fov.stamps.any():
+        work = remove_stamps(work, fov.stamps)
+        image = work
     view = field_view(work, fov)
     metrics.update(measure_content(image, fov.mask, view).metrics())
     if stop_if_not_fundus and failed_rules(metrics, thresholds, NOT_FUNDUS_RULES):

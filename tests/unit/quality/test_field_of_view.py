@@ -32,11 +32,12 @@ def test_a_notch_on_the_rim_does_not_move_the_circle() -> None:
     assert fov.radius == pytest.approx(0.46 * 600, rel=0.02)
 
 
-def test_clipped_disc_covers_only_part_of_its_circle() -> None:
+def test_a_clipped_disc_shows_part_of_its_circle_and_its_rim_covers_that_part() -> None:
     whole = find_field(synth.fundus(600, 800, radius=0.46))
     clipped = find_field(synth.fundus(400, 800, radius=0.6))
-    assert whole.arc_coverage > 0.95
-    assert 0.3 < clipped.arc_coverage < 0.8
+    assert whole.framing == "circle" and whole.visible_arc == 1.0 and whole.arc_coverage > 0.95
+    assert clipped.framing == "clipped" and 0.3 < clipped.visible_arc < 0.8
+    assert clipped.arc_coverage > 0.95  # of the part inside the frame: a clipped rim cannot be seen
     assert clipped.diameter_fraction > 1.0
 
 
@@ -67,7 +68,8 @@ def test_letterbox_edges_inside_the_image_are_frame_edges_not_aperture() -> None
     photo[-80:] = 0
     fov = find_field(photo)
     assert fov.found and fov.radius == pytest.approx(0.46 * 600, rel=0.02)
-    assert 0.5 < fov.rim_on_circle < 0.7  # the two side arcs; the straight cuts do not count against it
+    assert 0.5 < fov.visible_arc < 0.7  # the two side arcs lie inside the frame...
+    assert fov.rim_on_circle > 0.9  # ...and are traced; the straight cuts do not count against it
 
 
 def test_a_large_photo_is_fitted_on_a_small_copy_and_mapped_back() -> None:

@@ -1,0 +1,93 @@
+"""Burned-in stamps: a date, a time, a patient name or a logo printed into the photo. Pure.
+
+Cameras print them in saturated pure colours (green, yellow) or white, in thin strokes, inside or
+outside the field. Left in, they spoil every measure: a stamp on the black surround is a bright
+blob that bends the field's outline, and one inside the field reads as saturated pixels, colour
+cast and sharp detail. A retina has no such strokes: its vessels are dark, its bright structures
+(the optic disc, exudates, reflexes) are orange to pale yellow, never pure green, and the only
+near-white ones are blobs, not strokes.
+
+`find_stamps` marks stroke pixels: much brighter than their surroundings at a stroke's width (a
+morphological top-hat) and of a stamp's colour; `remove_stamps` paints them over from their
+surroundings (OpenCV inpainting), so the checks see the photo without them.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from appliance.quality.pixels import channel_min
+
+UInt8Image = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.bool_]
+
+#: Stamps are looked for on a copy at most this many px on its longer side: text strokes 1-2 px
+#: wide at a camera's resolution are still about a pixel wide there.
+STAMP_SIZE = 512
+#: A stroke is narrower than this (px at STAMP_SIZE)...
+STROKE_WIDTH = 5
+#: ...and brighter (brightest channel, 0..255) than the opening of that width around it by this much.
+STROKE_CONTRAST = 40
+#: Stamp colours: white (every channel at least WHITE_LEVEL), or a pure green (green over red and
+#: blue by PURE_MARGIN) or yellow (red and green over blue by PURE_MARGIN), at least COLOUR_LEVEL
+#: bright.
+WHITE_LEVEL = 200
+COLOUR_LEVEL = 150
+PURE_MARGIN = 110
+#: Stroke pixels are grown by this many px, to take the anti-aliased edge of the letters too.
+GROW = 1
+#: Stamps cover at most this share of the image: strokes of stamp colours all over it are the
+#: image itself (sensor noise, a white page), which must be judged as it is.
+MAX_SHARE = 0.05
+#: Inpainting radius (px).
+INPAINT_RADIUS = 3
+
+
+def find_stamps(image: UInt8Image) -> Mask:
+    """Pixels of burned-in text or marks in an RGB uint8 image, at the image's size.
+
+    Returns an all-False mask when there is none (the usual case), or when stroke-like pixels
+    cover more than MAX_SHARE of the image.
+    """
+    h, w = image.shape[:2]
+    scale = min(1.0, STAMP_SIZE / max(h, w))
+    small = image
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        small = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+    mask = _strokes(small)
+    if not mask.any() or np.mean(mask) > MAX_SHARE:
+        return np.zeros((h, w), dtype=bool)
+    mask = cv2.dilate(mask.astype(np.uint8), np.ones((2 * GROW + 1, 2 * GROW + 1), np.uint8)).astype(bool)
+    if scale < 1.0:
+        mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return mask
+
+
+def remove_stamps(image: UInt8Image, stamps: Mask) -> UInt8Image:
+    """The image with the stamp pixels painted over from their surroundings (a copy; the image
+    itself when there are none)."""
+    if not stamps.any():
+        return image
+    return np.asarray(cv2.inpaint(image, stamps.astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA), np.uint8)
+
+
+def _strokes(rgb: UInt8Image) -> Mask:
+    """Thin strokes of a stamp colour: for each colour, a top-hat of how strongly each pixel shows
+    it (whiteness, greenness, yellowness), so a green stroke stands out on a bright red retina too."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (STROKE_WIDTH, STROKE_WIDTH))
+    r, g, b = (np.ascontiguousarray(rgb[:, :, i]) for i in range(3))
+    lowest = channel_min(rgb)
+    greenness = cv2.subtract(g, cv2.max(r, b))
+    yellowness = cv2.subtract(cv2.min(r, g), b)
+    stroke = np.zeros(lowest.shape, dtype=bool)
+    for strength, level, colour in ((lowest, WHITE_LEVEL, lowest),
+                                    (greenness, PURE_MARGIN, g),
+                                    (yellowness, PURE_MARGIN, cv2.min(r, g))):
+        if int(strength.max()) < level:
+            continue
+        tophat = cv2.morphologyEx(strength, cv2.MORPH_TOPHAT, kernel)
+        stroke |= (tophat >= STROKE_CONTRAST) & (strength >= level) & (colour >= COLOUR_LEVEL)
+    return stroke
