@@ -33,8 +33,13 @@ DECODED_FORMATS = frozenset({"jpeg", "png", "tiff", "bmp"})
 #: A pixel counts as grey when its channels differ by at most this much (0..255): JPEG's
 #: chroma rounding leaves a grey photo saved as RGB a level or two off exactly grey.
 GREY_CHANNEL_TOLERANCE = 4
-#: ...and the image is grey when at most this share of its pixels is coloured.
+#: ...and the image is grey when at most this share of its pixels is coloured...
 GREY_MAX_COLOURED_SHARE = 0.001
+#: ...unless at least WASHED_OUT_SHARE of its pixels are washed out (every channel at or over
+#: WASHED_OUT_LEVEL): an overexposed colour photo loses its colour where it saturates, and must
+#: reach the quality gate to be judged overexposed, not be refused as a black-and-white file.
+WASHED_OUT_LEVEL = 235
+WASHED_OUT_SHARE = 0.2
 
 _MB = 1024 * 1024
 _UNREADABLE = "The file is not a readable image"
@@ -98,8 +103,10 @@ def decode_image(data: bytes, limits: LimitsConfig) -> UInt8Image:
     Raises:
         ImageDecodeError: empty, truncated, corrupt, or not an image (a PDF, a text file).
         ImageTooLargeError: over `limits.max_image_bytes` bytes or `limits.max_image_megapixels`.
-        UnsupportedImageError: smaller than `limits.min_image_side` on a side, grayscale,
-            more than 8 bits per channel, or an image format not decoded here.
+        UnsupportedImageError: smaller than `limits.min_image_side` on a side, grayscale
+            (a single channel, or three equal channels; a frame washed out to white is not
+            grayscale but overexposed, and is returned for the quality gate to judge), more than
+            8 bits per channel, or an image format not decoded here.
     """
     _check_byte_size(data, limits)
     fmt = image_format(data)
@@ -298,10 +305,14 @@ def _to_rgb8(pixels: npt.NDArray[np.generic]) -> UInt8Image:
 
 
 def _is_grey(rgb: UInt8Image) -> bool:
-    """True when (nearly) every pixel has equal channels: a black-and-white photo saved as RGB."""
+    """True when (nearly) every pixel has equal channels: a black-and-white photo saved as RGB,
+    not an overexposed colour photo washed out to white (see WASHED_OUT_SHARE)."""
     sample = rgb[::4, ::4].astype(np.int16)
-    spread = sample.max(axis=2) - sample.min(axis=2)
-    return float(np.mean(spread > GREY_CHANNEL_TOLERANCE)) <= GREY_MAX_COLOURED_SHARE
+    lowest = sample.min(axis=2)
+    spread = sample.max(axis=2) - lowest
+    if float(np.mean(spread > GREY_CHANNEL_TOLERANCE)) > GREY_MAX_COLOURED_SHARE:
+        return False
+    return float(np.mean(lowest >= WASHED_OUT_LEVEL)) < WASHED_OUT_SHARE
 
 
 # --- header parsers (pure; raise struct.error / IndexError / ValueError on bad bytes) -----------

@@ -193,6 +193,38 @@ def test_grayscale_saved_as_three_identical_channels() -> None:
     assert_rejected(encode(three, ".png"), UnsupportedImageError, "image_grayscale")
 
 
+def washed_out_frame(height: int = 300, width: int = 400) -> npt.NDArray[np.uint8]:
+    """An overexposed fundus frame: the lit field saturated to white, with no colour left in it,
+    on the camera's black surround (an equal-channel file, like the six the issue reports)."""
+    frame = np.zeros((height, width, 3), np.uint8)
+    cv2.circle(frame, (width // 2, height // 2), int(0.46 * height), (252, 252, 252), -1, cv2.LINE_AA)
+    return frame
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_a_frame_washed_out_to_white_is_decoded_for_the_gate_to_judge(ext: str) -> None:
+    rgb = decode_image(encode(washed_out_frame(), ext), LIMITS)
+    assert rgb.shape == (300, 400, 3)
+    assert rgb[150, 200].min() >= 245  # still white: the gate judges it (overexposed)
+
+
+def test_a_white_frame_edge_to_edge_is_decoded_too() -> None:
+    assert decode_image(encode(np.full((200, 300, 3), 250, np.uint8), ".jpg"), LIMITS).shape == (200, 300, 3)
+
+
+def test_a_grey_photo_with_a_few_white_highlights_is_still_grayscale() -> None:
+    grey = cv2.cvtColor(colour_photo(), cv2.COLOR_RGB2GRAY)
+    three = np.repeat(grey[:, :, None], 3, axis=2)
+    three[:20, :40] = 255  # under WASHED_OUT_SHARE of the frame
+    assert_rejected(encode(three, ".png"), UnsupportedImageError, "image_grayscale")
+
+
+def test_a_single_channel_white_frame_is_still_grayscale() -> None:
+    white = np.full((200, 300), 252, np.uint8)
+    assert_rejected(encode(white, ".png"), UnsupportedImageError, "image_grayscale")
+    assert_rejected(encode(white, ".jpg"), UnsupportedImageError, "image_grayscale")
+
+
 def test_16_bit_png() -> None:
     deep = colour_photo().astype(np.uint16) * 257
     error = assert_rejected(encode(deep), UnsupportedImageError, "image_16bit")
