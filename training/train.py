@@ -73,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also JPEG re-encoding and blur, as other cameras produce")
     p.add_argument("--balance-sources", action="store_true",
                    help="weigh each source's referable and non-referable photos equally in the loss (no pos_weight)")
+    p.add_argument("--enhanced-share", type=float, default=1.0,
+                   help="share of the enhanced EyePACS renderings drawn afresh for each epoch (default: 1, all)")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast for training steps (about 2x faster on AVX512-BF16 CPUs)")
     p.add_argument("--tta", action="store_true",
@@ -90,7 +92,8 @@ def args_from_config(config: dict[str, Any], **overrides: Any) -> argparse.Names
 
     Runs made before --data-dir was repeatable recorded one folder as a string."""
     folders = config["data_dir"] if isinstance(config["data_dir"], list) else [config["data_dir"]]
-    merged = {"camera_normalise": False, "select_on": "all", "balance_sources": False, **config, **overrides}
+    merged = {"camera_normalise": False, "select_on": "all", "balance_sources": False, "enhanced_share": 1.0,
+              **config, **overrides}
     return argparse.Namespace(**{**merged, "data_dir": [Path(f) for f in folders],
                                  "cache_dir": Path(config["cache_dir"])})
 
@@ -140,6 +143,7 @@ class Recipe:
     camera_aug: bool = False
     bf16: bool = False
     balance_sources: bool = False
+    enhanced_share: float = 1.0
 
 
 def source_balance(data: SplitData) -> npt.NDArray[np.float32]:
@@ -167,6 +171,9 @@ def train_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, da
     net.train()
     batch = recipe.batch
     order = torch.randperm(len(data.labels), generator=gen).numpy()
+    if recipe.enhanced_share < 1.0:  # a fresh random part of the enhanced renderings each epoch
+        keep = torch.rand(len(order), generator=gen).numpy() < recipe.enhanced_share
+        order = order[data.natural[order] | keep]
     images, labels = torch.from_numpy(data.images), torch.from_numpy(data.labels)
     weights = torch.where(torch.from_numpy(data.natural), recipe.natural_weight, 1.0)
     if recipe.balance_sources:
@@ -264,8 +271,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         net.load_state_dict(torch.load(args.init_from, map_location="cpu", weights_only=True)["model"])
     net = net.to(memory_format=torch.channels_last)  # same maths; about 2x faster convolutions on CPU
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = len([s for s in range(0, len(data["train"].labels), args.batch)
-                           if len(data["train"].labels) - s >= 2])
+    per_epoch = round(float(data["train"].natural.sum()) + args.enhanced_share * float((~data["train"].natural).sum()))
+    steps_per_epoch = len([s for s in range(0, per_epoch, args.batch) if per_epoch - s >= 2])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(args.epochs * steps_per_epoch))
     n_pos = float(data["train"].labels.sum())
     pos_weight = torch.tensor(1.0 if args.balance_sources else (len(data["train"].labels) - n_pos) / max(n_pos, 1.0))
@@ -289,7 +296,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.manual_seed(args.seed * 1000 + epoch)  # dropout; order and augmentation use `gen`
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         recipe = Recipe(args.batch, pos_weight, args.natural_weight, args.camera_aug, args.bf16,
-                        args.balance_sources)
+                        args.balance_sources, args.enhanced_share)
         loss = train_epoch(net, opt, sched, data["train"], spec, recipe, gen, f"epoch {epoch}/{args.epochs}")
         val_probs = predict(net, data["val"], spec)
         val_auc = roc_auc(data["val"].labels[select], val_probs[select])
