@@ -38,6 +38,17 @@ def _recipe(cfg: dict[str, Any]) -> list[str]:
     if cfg.get("camera_aug"):
         lines.append("- Other-camera augmentation: JPEG re-encoding (quality 30-90) and Gaussian blur (sigma "
                      "0.3-1.5 px), each on 30 % of the images.")
+    if cfg.get("balance_sources"):
+        lines.append("- Loss weights balance each source's referable and non-referable photos (half the source's "
+                     "weight each; no pos_weight): sources differ in their share of referable photos (EyePACS "
+                     "~20 %, APTOS and IDRiD ~60 %), and a model that could tell the camera apart would "
+                     "otherwise learn that share as a prior, moving its scores with the camera.")
+    if cfg.get("enhanced_share", 1.0) < 1.0:
+        lines.append(f"- Each epoch draws a fresh random {100 * cfg['enhanced_share']:.0f} % of the enhanced "
+                     "EyePACS renderings (every natural-colour photo every epoch).")
+    if cfg.get("select_on") == "natural":
+        lines.append("- The best epoch is chosen on the AUC of the validation split's natural-colour photos of "
+                     "every source (what a camera produces), not on the enhanced renderings.")
     if cfg.get("bf16"):
         lines.append("- Training steps under bfloat16 autocast (weights, optimiser and evaluation in float32), "
                      "channels-last memory layout.")
@@ -70,9 +81,13 @@ def write_card(path: Path, name: str, version: str, spec: InputSpec, report: dic
         "dequantised int8 torchvision-layout weights, new head Linear(1280, 1); the ONNX applies "
         "the sigmoid.",
         f"- Input `image` float32 [N, 3, {spec.size}, {spec.size}], RGB, made by "
-        f"`appliance.inference.preprocess.preprocess` (crop to the field of view, square, resize; "
-        f"local_contrast = {str(spec.local_contrast).lower()}; mean {list(spec.mean)}, "
-        f"std {list(spec.std)}). "
+        f"`appliance.inference.preprocess.preprocess` ("
+        + ("camera_normalise = true: the square is cut around the aperture circle the quality gate fits, so "
+           "every framing lands at one scale; local average over field pixels only (no halo at the rim), the "
+           "detail scaled to one spread, everything outside 90 % of the radius or outside the camera's frame "
+           "set to mid-grey" if spec.camera_normalise else
+           f"crop to the field of view, square, resize; local_contrast = {str(spec.local_contrast).lower()}")
+        + f"; mean {list(spec.mean)}, std {list(spec.std)}). "
         f"Output `referable_probability` float32 [N, 1]. ONNX opset 17, dynamic batch; onnxruntime matches "
         f"torch within {summary['max_abs_diff']:.1e}.",
         *([f"- Heatmap: `{summary['heatmap']['file']}` gives the referable-DR logit per region of the last "
@@ -84,8 +99,20 @@ def write_card(path: Path, name: str, version: str, spec: InputSpec, report: dic
         "## Data",
         "EyePACS (Kaggle DR 2015) images of the fundus dev set: natural-colour photographs and a subset "
         "already enhanced by a third party (not natural colour). Labels are single-grader Kaggle grades "
-        "(noisy). IDRiD images have no grade and are not used. Images that EyeQ labels `reject` are "
-        "excluded from every split (their grades are unreliable; the quality gate rejects such images).",
+        "(noisy). The IDRiD segmentation photos there have no grade and are not used. Images that EyeQ "
+        "labels `reject` are excluded from every split (their grades are unreliable; the quality gate "
+        "rejects such images).",
+        *([
+            "",
+            "Natural-colour photos of other cameras and populations (`../shared/data/fundus-cameras`): IDRiD "
+            "(India, Kowa VX-10α), APTOS 2019 (India, many cameras; released as 224 px squares with the aspect "
+            "ratio lost) and ODIR-5K (China; Canon, Zeiss, Kowa; grades mapped from diagnostic keywords, "
+            "noisier). Split by their `patient` column (both eyes of an ODIR patient together).",
+            "",
+            "| split | source | photos | referable |", "|---|---|---|---|",
+            *[f"| {n} | {src} | {v['images']} | {v['positive']} |"
+              for n, c in counts.items() for src, v in c.get("by_source", {}).items()],
+        ] if any(c.get("by_source") for c in counts.values()) else []),
         "",
         "Split: patient-level, by sha256 of the patient id (both eyes of a patient in the same split), "
         "70/15/15.",
@@ -100,8 +127,13 @@ def write_card(path: Path, name: str, version: str, spec: InputSpec, report: dic
         f"{cfg['weight_decay']}), linear warm-up then cosine decay, BCE with "
         "pos_weight = negatives/positives "
         f"of the training split, BatchNorm in train mode, seed {cfg['seed']}, {cfg['threads']} CPU threads.",
-        "- Augmentation on the cached squares: horizontal flip, rotation by any angle, scale 0.9-1.1, "
-        "brightness and contrast x0.8-1.2, gamma exp(+-0.2), inside the field of view only.",
+        ("- Augmentation on the cached squares: horizontal flip, rotation by any angle, scale 0.9-1.1, a squash "
+         "of up to 15 % on one axis, the framing of a camera whose aperture is wider than its sensor (35 % of "
+         "photos lose a band at top and bottom, 15 % on all four sides, to mid-grey), detail contrast x0.75-1.33, "
+         "per-channel gain x0.85-1.15, a small offset; mid-grey stays mid-grey."
+         if spec.camera_normalise else
+         "- Augmentation on the cached squares: horizontal flip, rotation by any angle, scale 0.9-1.1, "
+         "brightness and contrast x0.8-1.2, gamma exp(+-0.2), inside the field of view only."),
         *_recipe(cfg),
         f"- Score: {summary.get('scoring', 'plain sigmoid of the logit')}.",
         f"- Validation AUC after every epoch; the best epoch ({report['best_epoch']}) is kept. "
@@ -117,7 +149,11 @@ def write_card(path: Path, name: str, version: str, spec: InputSpec, report: dic
         "## Measured performance (onnxruntime outputs of the exported file)",
         "",
         f"Operating threshold **{val['threshold']}** (refer when probability >= threshold), chosen on the "
-        "validation split only: sensitivity >= 0.87, then highest specificity. Every image of the split, "
+        "validation split only"
+        + (", on the natural-colour photos of every source pooled (never on the enhanced renderings)"
+           if summary.get("threshold_on") == "natural" else "")
+        + f": sensitivity >= {summary.get('target_sensitivity', 0.87)}, then highest specificity. "
+        "Every image of the split, "
         "no quality gate (`appliance evaluate` gives the gated figures). 95 % stratified bootstrap "
         "intervals, 1,000 replicates.",
         "",
@@ -149,6 +185,8 @@ def write_card(path: Path, name: str, version: str, spec: InputSpec, report: dic
         "",
         "## Licences",
         "- EyePACS / Kaggle DR 2015 data: non-commercial research and education only.",
+        "- IDRiD: CC BY 4.0 (Porwal et al., Data 2018). APTOS 2019: Kaggle competition data, non-commercial "
+        "research. ODIR-5K: challenge data (Peking University), research use.",
         "- EyeQ quality labels: CC BY-NC-SA 4.0 (Fu et al., MICCAI 2019).",
         "- Initial weights: MobileNetV2 ImageNet weights (torchvision BSD-3-Clause; ONNX Model Zoo int8 "
         "release, Apache-2.0).",

@@ -289,6 +289,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                "heatmap": None if heatmap_file is None else {"file": heatmap_file, "mean_vs_score": heatmap_diff},
                "auc": auc, "by_source": by_source, "metrics": metrics, "val": vars_of(op_val), "test": vars_of(op_test),
                "test_natural": vars_of(op_test_natural), "threshold_on": args.threshold_on,
+               "target_sensitivity": args.target_sensitivity,
                "counts": counts}
     notes = args.notes.read_text() if args.notes else ""
     write_card(args.out / "CARD.md", args.name, args.version, spec, report, summary, command, notes)
