@@ -25,6 +25,7 @@ from appliance.evaluation.quality import (
     summarise,
 )
 from appliance.quality.calibration import MIN_GAIN, USABLE_WEIGHT, Sample, calibrate
+from appliance.quality.framings import FRAMINGS
 from appliance.quality.profile_format import profile_toml
 
 EXIT_TARGET_MISSED = 1
@@ -37,6 +38,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     _selection_arguments(evaluate)
     evaluate.add_argument("--profile", help="camera profile to evaluate (default: the config's [quality] thresholds)")
     evaluate.add_argument("--json", action="store_true", help="print JSON, with a per-image list")
+    evaluate.add_argument("--framing", choices=sorted(FRAMINGS),
+                          help="reframe every photo first as another camera would have framed it "
+                               "(docs/QUALITY.md, 'Every framing')")
     evaluate.add_argument("--model", type=Path, metavar="MANIFEST",
                           help="also score images with this model and report its referable-DR AUC on "
                                "gate-passed vs gate-rejected images")
@@ -77,15 +81,17 @@ def run_eval(config: Config, args: argparse.Namespace) -> int:
     progress = not args.no_progress
     if args.model is not None:
         with model_scorer(args.model) as scorer:
-            verdicts = run_gate(images, thresholds, config.limits, scorer=scorer, progress=progress)
+            verdicts = run_gate(images, thresholds, config.limits, scorer=scorer, framing=args.framing,
+                                progress=progress)
     else:
-        verdicts = run_gate(images, thresholds, config.limits, progress=progress)
+        verdicts = run_gate(images, thresholds, config.limits, framing=args.framing, progress=progress)
     non_fundus = non_fundus_check(thresholds)
     report: dict[str, Any] = {
         "data_dir": str(args.data_dir),
         "profile": thresholds.profile,
         "sources": args.sources,
         "split": args.split,
+        "framing": args.framing,
         "summary": summarise(verdicts),
         "non_fundus": {"images": len(non_fundus), "rejected_not_fundus": sum(r["not_fundus"] for r in non_fundus),
                        "missed": [r for r in non_fundus if not r["not_fundus"]]},
@@ -144,13 +150,15 @@ def run_calibrate(config: Config, args: argparse.Namespace) -> int:
 
 
 def _text(report: dict[str, Any]) -> str:
+    framing = f", framing={report['framing']}" if report.get("framing") else ""
     lines = [f"quality gate, profile '{report['profile']}', on {report['data_dir']} "
-             f"(sources={report['sources']}, split={report['split']})"]
+             f"(sources={report['sources']}, split={report['split']}{framing})"]
     summary = report["summary"]
     for name, block in [("all", summary["all"]), *summary["by_source"].items()]:
         c = block["confusion"]
         lines += [
             f"\n[{name}] {block['images']} images, {block['passed']} passed",
+            f"  passed:                      {_fmt(block['passed_rate'])}",
             f"  labels: {block['labels']}",
             "                 gate passed  gate rejected",
             f"  gradable      {c['gradable_passed']:11d}  {c['gradable_rejected']:13d}",

@@ -7,8 +7,9 @@ photos caught, of good photos rejected, the reason codes, per source; optionally
 AUC on the photos the gate passed and on those it rejected.
 
 Splits are by patient, so both eyes of a person fall on the same side: the patient id comes from
-EyePACS file names (`eyepacs_<nat|enh|orig>_<patient>_<eye>.jpg`), any other image is its own
-patient. A stable hash of the id puts TUNE_SHARE of the patients in `tune`, the rest in `heldout`.
+EyePACS file names (`eyepacs_<nat|enh|orig>_<patient>_<eye>.jpg`), else from a `patient` column
+(fundus-cameras), else any other image is its own patient. A stable hash of the id puts
+TUNE_SHARE of the patients in `tune`, the rest in `heldout`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from appliance.evaluation.dataset import DatasetError, LabelledImage
 from appliance.evaluation.metrics import roc_auc
 from appliance.imaging import decode_image
 from appliance.quality import assess, measure
+from appliance.quality.field_of_view import find_field
+from appliance.quality.framings import FRAMINGS
 from appliance.quality.non_fundus import NON_FUNDUS
 
 UInt8Image = npt.NDArray[np.uint8]
@@ -59,9 +62,17 @@ def patient_key(file: str) -> str:
     return f"eyepacs:{match.group(1)}" if match else Path(file).stem
 
 
-def split_of(file: str, tune_share: float = TUNE_SHARE) -> str:
-    """`tune` or `heldout`, from a stable hash of the image's patient (same on every machine)."""
-    digest = hashlib.sha256(patient_key(file).encode()).digest()
+def split_of(file: str, tune_share: float = TUNE_SHARE, patient: str | None = None) -> str:
+    """`tune` or `heldout`, from a stable hash of the image's patient (same on every machine).
+
+    The patient is read from an EyePACS file name; otherwise `patient` (a labels.csv `patient`
+    column, as in fundus-cameras, where both eyes of an ODIR patient share it) when given, else
+    the file's stem.
+    """
+    key = patient_key(file)
+    if patient and not _EYEPACS.search(Path(file).name):
+        key = patient
+    digest = hashlib.sha256(key.encode()).digest()
     return "tune" if int.from_bytes(digest[:8], "big") / 2**64 < tune_share else "heldout"
 
 
@@ -78,7 +89,8 @@ def select(images: Iterable[LabelledImage], *, sources: str = "all", split: str 
     def chosen(source: str) -> bool:
         return any(SOURCE_SELECTIONS.get(w, lambda s, w=w: w in s)(source) for w in wanted)
 
-    return [i for i in images if chosen(i.source) and (split == "all" or split_of(i.file) == split)]
+    return [i for i in images
+            if chosen(i.source) and (split == "all" or split_of(i.file, patient=i.patient) == split)]
 
 
 def source_group(source: str) -> str:
@@ -114,9 +126,11 @@ def read_image(image: LabelledImage, limits: LimitsConfig) -> UInt8Image:
 
 
 def run_gate(images: Sequence[LabelledImage], thresholds: QualityConfig, limits: LimitsConfig, *,
-             scorer: Scorer | None = None, progress: bool = True) -> list[ImageVerdict]:
+             scorer: Scorer | None = None, framing: str | None = None, progress: bool = True) -> list[ImageVerdict]:
     """The gate's verdict on every image, in order; an image that cannot be decoded is rejected
-    with its decoder's reason code. With `scorer`, every decoded image is also scored.
+    with its decoder's reason code. With `scorer`, every decoded image is also scored. With
+    `framing` (a name in appliance.quality.framings.FRAMINGS), every decoded photo is first
+    reframed that way, as another camera would have framed it.
 
     Raises:
         DatasetError: an image file is missing or unreadable.
@@ -129,6 +143,8 @@ def run_gate(images: Sequence[LabelledImage], thresholds: QualityConfig, limits:
             verdicts.append(ImageVerdict(image.file, image.source, image.quality, False, (exc.reason_code,),
                                          referable=image.referable))
             continue
+        if framing is not None:
+            pixels = FRAMINGS[framing](pixels, find_field(pixels))
         report = assess(pixels, thresholds)
         verdicts.append(ImageVerdict(image.file, image.source, image.quality, report.passed, report.reason_codes,
                                      report.metrics, image.referable, scorer(pixels) if scorer else None))
@@ -176,6 +192,7 @@ def _block(verdicts: Sequence[ImageVerdict]) -> dict[str, Any]:
     return {
         "images": len(verdicts),
         "passed": sum(v.passed for v in verdicts),
+        "passed_rate": _rate(sum(v.passed for v in verdicts), len(verdicts)),
         "confusion": {
             "gradable_passed": good_passed + usable_passed,
             "gradable_rejected": good_rejected + usable_rejected,

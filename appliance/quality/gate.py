@@ -67,7 +67,12 @@ def measure(image: UInt8Image, thresholds: QualityConfig, *, stop_if_not_fundus:
     # Burned-in text is no part of the photo: every check looks at the photo without it.
     if fov.stamps is not None and fov.stamps.any():
         work = remove_stamps(work, fov.stamps)
-        image = work
+        if image.shape[:2] != work.shape[:2]:  # pixel noise is measured on the photo itself
+            h, w = image.shape[:2]
+            image = remove_stamps(image, cv2.resize(fov.stamps.astype(np.uint8), (w, h),
+                                                    interpolation=cv2.INTER_NEAREST).astype(bool))
+        else:
+            image = work
     view = field_view(work, fov)
     metrics.update(measure_content(image, fov.mask, view).metrics())
     if stop_if_not_fundus and failed_rules(metrics, thresholds, NOT_FUNDUS_RULES):

@@ -33,14 +33,21 @@ STROKE_CONTRAST = 40
 #: Stamp colours: white (every channel at least WHITE_LEVEL), or a pure green (green over red and
 #: blue by PURE_MARGIN) or yellow (red and green over blue by PURE_MARGIN), at least COLOUR_LEVEL
 #: bright.
-WHITE_LEVEL = 200
-COLOUR_LEVEL = 150
+WHITE_LEVEL = 160
+COLOUR_LEVEL = 120
 PURE_MARGIN = 110
 #: Stroke pixels are grown by this many px, to take the anti-aliased edge of the letters too.
 GROW = 1
+#: A stamp has at least this many stroke pixels (at STAMP_SIZE): a few specks are no text.
+MIN_PIXELS = 30
 #: Stamps cover at most this share of the image: strokes of stamp colours all over it are the
 #: image itself (sensor noise, a white page), which must be judged as it is.
 MAX_SHARE = 0.05
+#: ...and lie together: CLUSTER_SHARE of them in at most CLUSTER_CELLS cells of a
+#: CLUSTER_GRID x CLUSTER_GRID grid (a date and a name in two corners take 2-6 cells).
+CLUSTER_GRID = 8
+CLUSTER_SHARE = 0.9
+CLUSTER_CELLS = 12
 #: Inpainting radius (px).
 INPAINT_RADIUS = 3
 
@@ -49,7 +56,7 @@ def find_stamps(image: UInt8Image) -> Mask:
     """Pixels of burned-in text or marks in an RGB uint8 image, at the image's size.
 
     Returns an all-False mask when there is none (the usual case), or when stroke-like pixels
-    cover more than MAX_SHARE of the image.
+    cover more than MAX_SHARE of the image or are spread all over it.
     """
     h, w = image.shape[:2]
     scale = min(1.0, STAMP_SIZE / max(h, w))
@@ -58,7 +65,7 @@ def find_stamps(image: UInt8Image) -> Mask:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         small = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
     mask = _strokes(small)
-    if not mask.any() or np.mean(mask) > MAX_SHARE:
+    if np.count_nonzero(mask) < MIN_PIXELS or np.mean(mask) > MAX_SHARE or not _clustered(mask):
         return np.zeros((h, w), dtype=bool)
     mask = cv2.dilate(mask.astype(np.uint8), np.ones((2 * GROW + 1, 2 * GROW + 1), np.uint8)).astype(bool)
     if scale < 1.0:
@@ -72,6 +79,18 @@ def remove_stamps(image: UInt8Image, stamps: Mask) -> UInt8Image:
     if not stamps.any():
         return image
     return np.asarray(cv2.inpaint(image, stamps.astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA), np.uint8)
+
+
+def _clustered(mask: Mask) -> bool:
+    """True when the stroke pixels lie together, as lines of text and logos do: CLUSTER_SHARE of
+    them within at most CLUSTER_CELLS of the CLUSTER_GRID x CLUSTER_GRID cells of the image.
+    Stroke-coloured specks spread all over are the image's own (noise, texture)."""
+    h, w = mask.shape
+    ys = np.minimum(np.nonzero(mask)[0] * CLUSTER_GRID // h, CLUSTER_GRID - 1)
+    xs = np.minimum(np.nonzero(mask)[1] * CLUSTER_GRID // w, CLUSTER_GRID - 1)
+    counts = np.sort(np.bincount(ys * CLUSTER_GRID + xs, minlength=CLUSTER_GRID**2))[::-1]
+    cells = int(np.searchsorted(np.cumsum(counts), CLUSTER_SHARE * counts.sum())) + 1
+    return cells <= CLUSTER_CELLS
 
 
 def _strokes(rgb: UInt8Image) -> Mask:
