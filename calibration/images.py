@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from appliance.evaluation.dataset import DatasetError
 from calibration.errors import CalibrationError
 from training.data import Example, read_examples
 
@@ -28,20 +29,32 @@ def stratum_name(natural: bool, referable: bool) -> str:
     return f"{'natural' if natural else 'enhanced'} {'referable' if referable else 'not referable'}"
 
 
-def load_examples(data_dir: Path) -> list[Example]:
-    """The dev set's graded photos (labels.csv), each with its patient-level split.
+def load_examples(data_dir: Path | Sequence[Path]) -> list[Example]:
+    """The graded photos of one or more labelled folders (labels.csv), each with its patient-level split
+    and its file's path.
 
     Raises:
         CalibrationError: labels.csv is missing, unreadable or malformed.
     """
     try:
         return read_examples(data_dir)
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, DatasetError) as exc:
         raise CalibrationError(
-            f"The fundus development set at {data_dir} cannot be read ({exc}); set FUNDUS_DATA_DIR "
+            f"The labelled photos at {_names(data_dir)} cannot be read ({exc}); set FUNDUS_DATA_DIR "
             "to the folder holding labels.csv.",
             detail=repr(exc),
         ) from exc
+
+
+def _names(data_dir: Path | Sequence[Path]) -> str:
+    return str(data_dir) if isinstance(data_dir, Path) else " + ".join(str(d) for d in data_dir)
+
+
+def photo_path(example: Example, data_dir: Path | Sequence[Path]) -> Path:
+    """Where an example's photo is: its own path, else relative to the (first) folder."""
+    if example.path is not None:
+        return example.path
+    return (data_dir if isinstance(data_dir, Path) else data_dir[0]) / example.file
 
 
 def eligible(examples: Iterable[Example], split: str) -> list[Example]:

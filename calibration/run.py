@@ -80,7 +80,7 @@ class Request:
 
     fp32_manifest: Path
     out: Path
-    data_dir: Path
+    data_dir: Path | tuple[Path, ...]
     variants: tuple[QuantizeOptions, ...] = (QuantizeOptions(),)
     count: int = 300
     seed: int = 0
@@ -134,7 +134,7 @@ def score(model: Path, fp32: ModelManifest, squares: npt.NDArray[np.uint8], *, t
     return np.concatenate(out)
 
 
-def load_split(data_dir: Path, split: str, spec: InputSpec, limit: int | None) -> TestSet:
+def load_split(data_dir: Path | tuple[Path, ...], split: str, spec: InputSpec, limit: int | None) -> TestSet:
     """A split's photos (EyeQ rejects excluded), decoded the appliance's way; unusable photos skipped.
 
     With `limit`, at most that many evenly spaced photos (a quicker, noisier estimate).
@@ -145,7 +145,7 @@ def load_split(data_dir: Path, split: str, spec: InputSpec, limit: int | None) -
         examples = [examples[i] for i in sorted(set(picks.tolist()))]
     if not examples:
         raise CalibrationError(f"The development set at {data_dir} has no {split}-split photo to judge parity on.")
-    loaded = load_squares([data_dir / e.file for e in examples], spec, strict=False, desc=f"{split} split")
+    loaded = load_squares([img.photo_path(e, data_dir) for e in examples], spec, strict=False, desc=f"{split} split")
     kept = [examples[i] for i in loaded.kept]
     return TestSet(
         squares=loaded.squares, labels=np.array([e.referable for e in kept], np.float32),
@@ -215,14 +215,15 @@ def calibrate(req: Request, progress: Progress = print) -> Outcome:
     strata = img.strata_counts(chosen)
     described = ", ".join(f"{k} {v}" for k, v in strata.items())
     header = [
-        f"INT8 calibration photos: {len(chosen)} from the TRAIN split of the fundus development set,",
-        "paths relative to that set's folder (FUNDUS_DATA_DIR, by default ../shared/data/fundus).",
+        f"INT8 calibration photos: {len(chosen)} from the TRAIN split of the labelled folders,",
+        "paths relative to each folder (FUNDUS_DATA_DIR, by default ../shared/data/fundus, and",
+        "../shared/data/fundus-cameras where the command names it).",
         f"EyeQ 'reject' excluded; stratified by referable x source, equal quotas; seed {req.seed}.",
         described,
     ]
     list_sha = img.write_list(req.list_file, [e.file for e in chosen], header)
     progress(f"calibration list {req.list_file} ({len(chosen)} photos: {described})")
-    calib = load_squares([req.data_dir / e.file for e in chosen], fp32.input, desc="calibration photos")
+    calib = load_squares([img.photo_path(e, req.data_dir) for e in chosen], fp32.input, desc="calibration photos")
 
     candidates: list[Candidate] = []
     with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp_name:
@@ -349,7 +350,7 @@ def _training_fields(req: Request, fp32: ModelManifest, c: Candidate, images: in
     return fields
 
 
-def parity_only(fp32_manifest: Path, int8_manifest: Path, data_dir: Path, report_file: Path, *,
+def parity_only(fp32_manifest: Path, int8_manifest: Path, data_dir: Path | tuple[Path, ...], report_file: Path, *,
                 eval_limit: int | None = None, threads: int = 2,
                 command: str = "appliance calibrate --parity-only", progress: Progress = print) -> Parity:
     """Recompute the test-split parity of an existing INT8 model against its FP32 model; rewrite the report.

@@ -238,6 +238,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     lock = data["val"].natural if args.threshold_on == "natural" else np.ones_like(data["val"].natural)
     lock_text = ("the natural-colour photos of every source (no enhanced rendering)" if args.threshold_on == "natural"
                  else "every photo")
+    if len(set(data["val"].labels[lock].tolist())) < 2:  # a tiny run: no threshold can be chosen there
+        lock, lock_text = np.ones_like(lock), "every photo (too few natural-colour photos of both classes)"
     scale, bias = 1.0, 0.0
     if args.calibration == "platt":  # validation only; the test split never chooses anything
         with torch.no_grad():

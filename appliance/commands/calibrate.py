@@ -47,8 +47,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     cmd.add_argument("--seed", type=int, default=0, help="seed of the photo selection (default: 0)")
     cmd.add_argument("--out", type=Path, default=DEFAULT_OUT,
                      help="output stem: <out>.onnx and <out>.toml (default: models/dr-reference-int8)")
-    cmd.add_argument("--data-dir", type=Path, default=None,
-                     help="fundus development set (default: $FUNDUS_DATA_DIR or ../shared/data/fundus)")
+    cmd.add_argument("--data-dir", type=Path, action="append", default=None,
+                     help="labelled folder; repeatable, pooled (default: $FUNDUS_DATA_DIR or ../shared/data/fundus)")
     cmd.add_argument("--batch-size", type=int, default=4, help="photos per calibration batch (default: 4)")
     cmd.add_argument("--threads", type=int, default=2, help="onnxruntime threads for scoring (default: 2)")
     cmd.add_argument("--eval-limit", type=int, default=None,
@@ -68,7 +68,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     manifest = args.manifest if args.manifest is not None else DEFAULT_FP32
-    data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
+    data_dir = tuple(args.data_dir) if args.data_dir is not None else default_data_dir()
     command = record(args)
     started = time.monotonic()
 
@@ -113,7 +113,10 @@ def record(args: argparse.Namespace) -> str:
     for flag in ("head", "depthwise", "bias_correction", "float_convs", "manifest", "out", "data_dir", "eval_limit"):
         value = getattr(args, flag)
         default = {"out": DEFAULT_OUT, "manifest": DEFAULT_FP32}.get(flag)
-        if value is not None and value != default:
+        if isinstance(value, list):
+            for item in value:
+                words += [f"--{flag.replace('_', '-')}", str(item)]
+        elif value is not None and value != default:
             words += [f"--{flag.replace('_', '-')}", str(value)]
     words += ["--no-parity"] if args.no_parity else []
     words += ["--parity-only"] if args.parity_only else []

@@ -77,7 +77,11 @@ def test_one_tiny_epoch_trains_checkpoints_and_exports(devset: Path, tmp_path: P
     assert "Platt-calibrated on the validation split" in (out2 / "dr-reference.toml").read_text()
     card = (out2 / "CARD.md").read_text()
     assert "--name tiny --" in card and "--name tiny2" in card and "Natural-colour images weigh 3x" in card
-    assert set(summary2["metrics"]["test"]) == {"all", "natural", "enhanced"}
+    assert {"all", "natural", "enhanced"} <= set(summary2["metrics"]["test"])
+    per_source = {k for k in summary2["metrics"]["test"] if k.startswith("source:")}
+    assert per_source and per_source <= {"source:eyepacs", "source:eyepacs-enhanced256"}
+    manifest_text = (out2 / "dr-reference.toml").read_text()
+    assert "[validation]" in manifest_text and "not_referable_quantiles" in manifest_text
     # The heatmap model explains exactly this score: the sigmoid of its mean is the probability.
     assert summary2["heatmap"]["mean_vs_score"] <= 1e-4
     from appliance.inference.heatmap import HeatmapModel
