@@ -20,6 +20,8 @@ from appliance.config import LimitsConfig, quality_profile
 from appliance.errors import ImageError
 from appliance.imaging import decode_image
 from appliance.quality import assess
+from appliance.quality.field_of_view import find_field
+from appliance.quality.framings import FRAMINGS
 
 pytestmark = pytest.mark.devset
 REPO = Path(__file__).resolve().parents[2]
@@ -102,6 +104,31 @@ def test_quality_eval_text_report(folder: Path, tmp_path: Path) -> None:
     result = run("quality-eval", str(folder), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "reject caught (sensitivity)" in result.stdout and "non-fundus negative controls" in result.stdout
+    assert "passed:" in result.stdout
+
+
+def test_quality_eval_reframes_every_photo_and_reports_the_share_passed(folder: Path, tmp_path: Path) -> None:
+    result = run("quality-eval", str(folder), "--json", "--framing", "stamp-inside", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["framing"] == "stamp-inside"
+    thresholds = quality_profile("default")
+    expected = {}
+    with (folder / "labels.csv").open(newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                photo = decode_image((folder / row["file"]).read_bytes(), LimitsConfig())
+            except ImageError as exc:
+                expected[row["file"]] = (False, [exc.reason_code])
+                continue
+            framed = FRAMINGS["stamp-inside"](photo, find_field(photo))
+            report_ = assess(framed, thresholds)
+            expected[row["file"]] = (report_.passed, list(report_.reason_codes))
+    assert {i["file"]: (i["passed"], i["reason_codes"]) for i in report["images"]} == expected
+    for block in (report["summary"]["all"], *report["summary"]["by_source"].values()):
+        assert block["passed_rate"]["k"] == block["passed"] and block["passed_rate"]["n"] == block["images"]
+    framed_passed = sum(ok for ok, _ in expected.values())
+    assert report["summary"]["all"]["passed"] == framed_passed > 0
 
 
 def test_calibrate_writes_a_profile_that_quality_eval_uses(folder: Path, tmp_path: Path) -> None:
