@@ -177,7 +177,8 @@ def find_field(image: UInt8Image) -> FieldOfView:
     brightness = np.asarray(cv2.medianBlur(channel_max(small), 3), np.uint8)
     fov = _find(brightness, small)
     if stamps.shape != (h, w):
-        stamps = cv2.resize(stamps.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+        stamps = (cv2.resize(stamps.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+                  if stamps.any() else np.zeros((h, w), dtype=bool))
     if brightness.shape == (h, w):
         return dataclasses.replace(fov, stamps=stamps)
     sy, sx = h / brightness.shape[0], w / brightness.shape[1]
@@ -187,7 +188,16 @@ def find_field(image: UInt8Image) -> FieldOfView:
 
 
 def _shrink(image: UInt8Image, size: int) -> UInt8Image:
+    """A copy at most `size` px on its longer side, area-averaged; a camera's full-size photo is
+    first averaged by a whole factor (OpenCV's fast path)."""
     h, w = image.shape[:2]
+    if max(h, w) <= size:
+        return image
+    factor = max(h, w) // size
+    if factor > 1:
+        h, w = h // factor, w // factor
+        image = np.asarray(cv2.resize(image[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA),
+                           np.uint8)
     scale = size / max(h, w)
     if scale >= 1.0:
         return image
