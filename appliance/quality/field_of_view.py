@@ -221,9 +221,12 @@ def _find(brightness: npt.NDArray[np.uint8], rgb: UInt8Image) -> FieldOfView:
     dim = _bright_blob(brightness, FIELD_LEVEL_MIN) if level > FIELD_LEVEL_MIN else blob
     field = blob | dim if dim is not None else blob
     outline = _free_outline(blob)
-    full = np.count_nonzero(field[y0 : y1 + 1, x0 : x1 + 1]) >= FULL_FRAME_FILL * frame_area
-    if outline.shape[0] < MIN_OUTLINE or full:
-        return _full_frame(field, rgb, frame) or _not_found(h, w, blob)
+    if outline.shape[0] < MIN_OUTLINE or np.count_nonzero(blob) >= FULL_FRAME_FILL * frame_area:
+        full_frame = _full_frame(field, rgb, frame)
+        if full_frame is not None:
+            return full_frame
+        if outline.shape[0] < MIN_OUTLINE:
+            return _not_found(h, w, blob)
     cx, cy, r = _fit_circle(outline)
     # A straight edge (a page, a lit half-frame) fits a huge circle: that is no aperture.
     if not (np.isfinite(r) and 4 < r < 2 * max(h, w)):

@@ -24,8 +24,8 @@ UInt8Image = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.bool_]
 
 #: Stamps are looked for on a copy at most this many px on its longer side: text strokes 1-2 px
-#: wide at a camera's resolution are still about a pixel wide there.
-STAMP_SIZE = 512
+#: wide at a camera's resolution keep their colour there.
+STAMP_SIZE = 1024
 #: A stroke is narrower than this (px at STAMP_SIZE)...
 STROKE_WIDTH = 5
 #: ...and brighter (brightest channel, 0..255) than the opening of that width around it by this much.
@@ -36,6 +36,15 @@ STROKE_CONTRAST = 40
 WHITE_LEVEL = 160
 COLOUR_LEVEL = 120
 PURE_MARGIN = 110
+#: Stroke cores: white (every channel at least CORE_LEVEL, within CORE_GREY of each other), or
+#: green or yellow by CORE_MARGIN at least CORE_LEVEL bright.
+CORE_LEVEL = 200
+CORE_GREY = 40
+CORE_MARGIN = 150
+MIN_CORE = 10
+#: Letters of a line are joined across gaps this wide (px); a line is this many times wider than high.
+LETTER_GAP = 15
+LINE_ASPECT = 2.5
 #: Stroke pixels are grown by this many px, to take the anti-aliased edge of the letters too.
 GROW = 1
 #: A stamp has at least this many stroke pixels (at STAMP_SIZE): a few specks are no text.
@@ -95,10 +104,12 @@ def _clustered(mask: Mask) -> bool:
 
 def _strokes(rgb: UInt8Image) -> Mask:
     """Thin strokes of a stamp colour: for each colour, a top-hat of how strongly each pixel shows
-    it (whiteness, greenness, yellowness), so a green stroke stands out on a bright red retina too."""
+    it (whiteness, greenness, yellowness), so a green stroke stands out on a bright red retina too.
+    Kept only in text lines (see _text_lines) holding pure-coloured stroke cores."""
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (STROKE_WIDTH, STROKE_WIDTH))
     r, g, b = (np.ascontiguousarray(rgb[:, :, i]) for i in range(3))
     lowest = channel_min(rgb)
+    highest = cv2.max(cv2.max(r, g), b)
     greenness = cv2.subtract(g, cv2.max(r, b))
     yellowness = cv2.subtract(cv2.min(r, g), b)
     stroke = np.zeros(lowest.shape, dtype=bool)
@@ -109,4 +120,25 @@ def _strokes(rgb: UInt8Image) -> Mask:
             continue
         tophat = cv2.morphologyEx(strength, cv2.MORPH_TOPHAT, kernel)
         stroke |= (tophat >= STROKE_CONTRAST) & (strength >= level) & (colour >= COLOUR_LEVEL)
-    return stroke
+    if not stroke.any():
+        return stroke
+    # Cores: the colours a stamp is printed in, which no retina shows (pure white, green, yellow).
+    core = stroke & (((lowest >= CORE_LEVEL) & (cv2.subtract(highest, lowest) <= CORE_GREY))
+                     | ((greenness >= CORE_MARGIN) & (g >= CORE_LEVEL))
+                     | ((yellowness >= CORE_MARGIN) & (cv2.min(r, g) >= CORE_LEVEL)))
+    return _text_lines(stroke, core)
+
+
+def _text_lines(stroke: Mask, core: Mask) -> Mask:
+    """The strokes that join, letter to letter, into lines wider than LINE_ASPECT times their
+    height, each with at least MIN_CORE core pixels: printed text, not a lesion or a reflex."""
+    joined = cv2.morphologyEx(stroke.astype(np.uint8), cv2.MORPH_CLOSE,
+                              cv2.getStructuringElement(cv2.MORPH_RECT, (LETTER_GAP, 3)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    cores = np.bincount(labels[core], minlength=count)
+    keep = np.zeros(count, dtype=bool)
+    for i in range(1, count):
+        width, height = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]
+        keep[i] = width >= LINE_ASPECT * height and cores[i] >= MIN_CORE
+    lines: Mask = stroke & keep[labels]
+    return lines
