@@ -38,7 +38,7 @@ GREY_MAX_COLOURED_SHARE = 0.001
 #: ...unless at least WASHED_OUT_SHARE of its pixels are washed out (every channel at or over
 #: WASHED_OUT_LEVEL): an overexposed colour photo loses its colour where it saturates, and must
 #: reach the quality gate to be judged overexposed, not be refused as a black-and-white file.
-WASHED_OUT_LEVEL = 235
+WASHED_OUT_LEVEL = 250
 WASHED_OUT_SHARE = 0.2
 
 _MB = 1024 * 1024
