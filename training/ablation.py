@@ -48,19 +48,42 @@ def _resamples(y: np.ndarray, rounds: int = 1000, seed: int = 0) -> list[np.ndar
 
 def _labels(runs: Path, name: str) -> np.ndarray:
     """Validation labels in split file order, from the cache the run used (built if missing)."""
+    return _validation(runs, name)[0]
+
+
+def _validation(runs: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validation labels, natural-colour mask and source names in split file order (the run's cache)."""
     from training.data import load_split
     from training.train import args_from_config, run_spec, split_examples
 
     config = json.loads((runs / name / "report.json").read_text())["config"]
     targs = args_from_config(config, no_test=True)
     examples, _ = split_examples(targs)
-    return load_split(examples["val"], targs.data_dir[0], run_spec(targs), targs.cache_dir).labels
+    data = load_split(examples["val"], targs.data_dir[0], run_spec(targs), targs.cache_dir)
+    sources = data.sources if data.sources is not None else np.full(len(data.labels), "eyepacs")
+    return data.labels, data.natural, sources
 
 
-def row(runs: Path, name: str, base: str | None) -> dict[str, Any]:
+#: Sensitivity the threshold is locked at in the transfer column (as `training.export --target-sensitivity`).
+LOCK_SENSITIVITY = 0.89
+
+
+def transfer(y: np.ndarray, s: np.ndarray, sources: np.ndarray) -> dict[str, Any]:
+    """Lock a threshold on all of `y`/`s` (sensitivity >= LOCK_SENSITIVITY), then each source's
+    specificity there: the spread (largest - smallest) says whether one threshold serves every camera."""
+    from training.metrics import at_threshold, choose_threshold
+
+    lock = choose_threshold(y, s, LOCK_SENSITIVITY, decimals=6)
+    spec = {str(src): at_threshold(y[sources == src], s[sources == src], lock.threshold).specificity
+            for src in sorted(set(sources.tolist())) if (y[sources == src] == 0).sum() >= 30}
+    return {"threshold": lock.threshold, "specificity": spec,
+            "spread": max(spec.values()) - min(spec.values()) if len(spec) > 1 else float("nan")}
+
+
+def row(runs: Path, name: str, base: str | None, subset: str = "all") -> dict[str, Any]:
     report = json.loads((runs / name / "report.json").read_text())
     val = report["validation"]
-    auc, n_pos, n_neg = val["all"]["auc"], val["all"]["positive"], val["all"]["negative"]
+    auc, n_pos, n_neg = val[subset]["auc"], val[subset]["positive"], val[subset]["negative"]
     out: dict[str, Any] = {"name": name, "command": report["command"], "auc": auc, "n": (n_pos, n_neg),
                            "natural": val["natural"]["auc"], "enhanced": val["enhanced"]["auc"],
                            "curve": [h["val_auc"] for h in report["history"]],
@@ -69,16 +92,19 @@ def row(runs: Path, name: str, base: str | None) -> dict[str, Any]:
                            "ci_kind": "HM", "delta": None, "tta": None}
     logits = runs / name / "val_logits_plain.npy"
     if logits.exists():
-        y = _labels(runs, name)
-        s = np.load(logits)
+        y, natural, sources = _validation(runs, name)
+        keep = natural if subset == "natural" else np.ones_like(natural)
+        y, sources = y[keep], sources[keep]
+        s = np.load(logits)[keep]
+        out["transfer"] = transfer(y, s, sources) if subset == "natural" else None
         deltas = [roc_auc(y[idx], s[idx]) for idx in _resamples(y)]
         out["ci"], out["ci_kind"] = tuple(np.percentile(deltas, [2.5, 97.5])), "boot"
         base_logits = runs / base / "val_logits_plain.npy" if base else None
         if base and name != base and base_logits is not None and base_logits.exists():
-            out["delta"] = paired_delta(y, s, np.load(base_logits))
+            out["delta"] = paired_delta(y, s, np.load(base_logits)[keep])
         tta = runs / name / "val_logits_tta.npy"  # written by training.posthoc
         if tta.exists():
-            out["tta"] = paired_delta(y, np.load(tta), s)
+            out["tta"] = paired_delta(y, np.load(tta)[keep], s)
     return out
 
 
@@ -86,16 +112,25 @@ def _signed(d: tuple[float, float, float] | None) -> str:
     return "—" if d is None else f"{d[0]:+.3f} ({d[1]:+.3f}, {d[2]:+.3f})"
 
 
+def _spread(r: dict[str, Any]) -> str:
+    t = r.get("transfer")
+    if not t:
+        return "—"
+    cells = ", ".join(f"{k.split('-')[0]} {v:.2f}" for k, v in t["specificity"].items())
+    return f"{t['spread']:.2f} ({cells})"
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = ("| run | val AUC (95 % CI) | Δ vs base, paired (95 % CI) | natural | enhanced | val AUC per epoch "
-            "| flip TTA: Δ, paired (95 % CI) | train s (all epochs) | wall s |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+            f"| flip TTA: Δ, paired (95 % CI) | specificity spread at sens {LOCK_SENSITIVITY} (per source) "
+            "| train s (all epochs) | wall s |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         delta, tta = (_signed(r[k]) for k in ("delta", "tta"))
         lines.append(f"| {r['name']} | {r['auc']:.3f} ({r['ci'][0]:.3f}-{r['ci'][1]:.3f} {r['ci_kind']}) | {delta} "
                      f"| {r['natural']:.3f} | {r['enhanced']:.3f} | {', '.join(f'{a:.3f}' for a in r['curve'])} "
-                     f"| {tta} | {r['epoch_s']:.0f} | {r['wall_s']:.0f} |")
+                     f"| {tta} | {_spread(r)} | {r['epoch_s']:.0f} | {r['wall_s']:.0f} |")
     return head + "\n".join(lines) + "\n"
 
 
@@ -104,8 +139,12 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("runs", nargs="+", help="run names under --runs-dir")
     p.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
     p.add_argument("--base", default=None, help="run that paired differences are taken against")
+    p.add_argument("--subset", choices=("all", "natural"), default="all",
+                   help="validation photos compared: all, or the natural-colour photos of every source (then "
+                        "also the spread of specificity between sources at one pooled threshold)")
     args = p.parse_args(argv)
-    rows = [row(args.runs_dir, n, args.base) for n in args.runs if (args.runs_dir / n / "report.json").exists()]
+    rows = [row(args.runs_dir, n, args.base, args.subset) for n in args.runs
+            if (args.runs_dir / n / "report.json").exists()]
     text = markdown(rows) + "\nCommands:\n" + "".join(f"- {r['name']}: `{r['command']}`\n" for r in rows)
     print(text)
     return text
