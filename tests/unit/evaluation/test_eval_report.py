@@ -100,3 +100,30 @@ def test_table_shows_the_figures(tiny_manifest: ModelManifest) -> None:
     assert "image_file_missing 1, image_truncated 1" in text
     assert "4.50 images/s" in text
     assert text.splitlines()[-1] == NOT_VALIDATED_NOTICE
+
+
+def test_where_each_class_sits_on_the_score_scale(tiny_manifest: ModelManifest) -> None:
+    report = _report(tiny_manifest)
+    # Scored and labelled non-referable photos: a3 .6, a4 .1, b2 .2 -> median .2; referable .9 .3 .7 -> .7.
+    scores = report["all_scored"]["scores"]
+    assert scores["not_referable"]["median"] == pytest.approx(0.2)
+    assert scores["not_referable"]["p90"] == pytest.approx(float(np.quantile([0.6, 0.1, 0.2], 0.9)))
+    assert scores["referable"]["median"] == pytest.approx(0.7)
+    # A slice without a class has no distribution for it (null, not a crash).
+    assert report["per_source"]["B"]["gate_passed"]["scores"]["not_referable"] == {"median": None, "p90": None}
+    assert "not-referable scores median 0.200, p90" in format_report(report)
+
+
+def _block(n_not: int, specificity: float | None) -> dict[str, object]:
+    return {"all_scored": {"n_not_referable": n_not, "specificity": {"value": specificity}}}
+
+
+def test_specificity_spread_counts_sources_with_enough_healthy_photos() -> None:
+    from appliance.evaluation.report import SPREAD_MIN_NOT_REFERABLE, specificity_spread
+
+    enough = SPREAD_MIN_NOT_REFERABLE
+    spread = specificity_spread({"cam-a": _block(enough, 0.9), "cam-b": _block(enough + 5, 0.55),
+                                 "tiny": _block(enough - 1, 0.1), "none": _block(enough, None)})
+    assert spread["value"] == pytest.approx(0.35)
+    assert (spread["lowest"], spread["highest"], spread["sources"]) == ("cam-b", "cam-a", ["cam-a", "cam-b"])
+    assert specificity_spread({"cam-a": _block(enough, 0.9)})["value"] is None

@@ -124,6 +124,28 @@ def test_json_and_table_outputs(synthetic_folder: Path, tmp_path: Path, capsys: 
     assert "; gate profile default" in text
 
 
+def test_folders_are_pooled_and_a_source_can_be_left_out(
+    synthetic_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    other = tmp_path / "other-site"
+    shutil.copytree(synthetic_folder, other)
+    labels = (other / "labels.csv").read_text().replace("camera-a", "camera-c").replace("camera-b", "camera-d")
+    (other / "labels.csv").write_text(labels)
+    manifest = write_tiny_manifest(tmp_path / "model")
+    config = str(_config(tmp_path, manifest))
+    assert main(["evaluate", str(synthetic_folder), str(other), "--config", config, "--json"]) == 0
+    pooled = json.loads(capsys.readouterr().out)
+    assert pooled["n_images"] == 18 and set(pooled["per_source"]) == {"camera-a", "camera-b", "camera-c", "camera-d"}
+    assert " + " in pooled["dataset"]["folder"]
+    assert main(["evaluate", str(synthetic_folder), str(other), "--config", config, "--json",
+                 "--exclude-source", "camera-b", "--exclude-source", "camera-d"]) == 0
+    kept = json.loads(capsys.readouterr().out)
+    assert set(kept["per_source"]) == {"camera-a", "camera-c"} and kept["n_images"] == 10
+    assert kept["dataset"]["excluded_sources"] == ["camera-b", "camera-d"]
+
+
 def test_tensorrt_that_cannot_run_exits_3(
     synthetic_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
