@@ -43,6 +43,9 @@ FIELD_LEVEL_MIN = 6.0
 #: ...and by this much (0..255) than the surround, taken as the image's 2nd percentile, for
 #: cameras and renderings whose surround is grey rather than black.
 FIELD_OVER_SURROUND = 6.0
+#: The percentile of the frame's outermost pixels also taken for the surround's level: the dark
+#: corners of a circle clipped on four sides are a few % of the edge, under 2 % of the frame.
+EDGE_SURROUND_PERCENTILE = 5
 #: Outline points this close to the image border (px) are the frame's edge, not the aperture's.
 BORDER_MARGIN = 2
 #: A straight run of outline on the blob's top or bottom row (first or last column), at least
@@ -207,7 +210,10 @@ def _shrink(image: UInt8Image, size: int) -> UInt8Image:
 
 def _find(brightness: npt.NDArray[np.uint8], rgb: UInt8Image) -> FieldOfView:
     h, w = brightness.shape
-    low, high = percentile_u8(brightness, 2), percentile_u8(brightness, 95)
+    # The surround's level: the 2nd percentile, or the frame's edge where the dark surround is
+    # under 2 % of the frame (a circle clipped on four sides so far that its corners are slivers).
+    low = min(percentile_u8(brightness, 2), percentile_u8(_edge(brightness), EDGE_SURROUND_PERCENTILE))
+    high = percentile_u8(brightness, 95)
     level = max(FIELD_LEVEL_MIN, FIELD_LEVEL_SHARE * high, low + FIELD_OVER_SURROUND)
     blob = _bright_blob(brightness, level)
     if blob is None:
@@ -271,6 +277,11 @@ def _find(brightness: npt.NDArray[np.uint8], rgb: UInt8Image) -> FieldOfView:
         framing="circle" if visible.all() else "clipped",
         visible_arc=float(np.mean(visible)),
     )
+
+
+def _edge(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The image's outermost rows and columns, as one array."""
+    return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
 
 
 def _frame(blob: Mask) -> tuple[int, int, int, int]:

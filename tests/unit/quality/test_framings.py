@@ -64,6 +64,24 @@ def test_a_rim_seen_only_in_slivers_of_the_corners_is_a_field_either_way() -> No
     assert assess(framed, THRESHOLDS).passed
 
 
+def test_dark_corner_slivers_set_the_surround_level_even_under_two_percent_of_the_frame() -> None:
+    """Cropped between the four-side clip and the inscribed rectangle, the black corners are under
+    2 % of the frame, so the frame's 2nd percentile lies in the field: a field level set from it
+    cut through the field's darker side, fitting a smaller, shifted circle whose "surround" was
+    the field itself (EyePACS photos: not_fundus). The frame's edge holds the black corners."""
+    shaded = synth.shade(black_outside(PHOTO, FIELD), "left", depth=0.5)
+    half_width = 0.88  # corners too big for a full frame (over 1.5 %), under 2 % of the frame
+    framed = crop(shaded, FIELD, half_width, 0.75 * half_width)
+    assert 0.015 < np.mean(framed.max(axis=2) < 10) < 0.02
+    fov = find_field(framed)
+    assert fov.found and fov.framing == "clipped"
+    assert fov.radius == pytest.approx(W / (2 * half_width), rel=0.03)
+    assert fov.centre_x == pytest.approx(W / 2, abs=0.02 * W)
+    assert fov.centre_y == pytest.approx(H / 2, abs=0.02 * H)
+    assert fov.surround_level < 10
+    assert "not_fundus" not in assess(framed, THRESHOLDS).reason_codes
+
+
 def test_a_photo_cropped_to_the_inscribed_rectangle_is_a_full_frame_field() -> None:
     framed = crop(PHOTO, FIELD, *INSCRIBED)
     fov = find_field(framed)

@@ -52,12 +52,7 @@ def sources(cameras_set: Path, cameras_rows: list[dict[str, str]], devset: Path,
     return out
 
 
-SLIVERS = pytest.mark.xfail(strict=True, reason="dark corners only slivers: the soft rim of some EyePACS apertures "
-                                                "reads as a bright surround (not_fundus); docs/QUALITY.md, targets")
-
-
-@pytest.mark.parametrize("framing", [pytest.param(name, marks=SLIVERS) if name in ("between", "stamp-inside-yellow")
-                                     else name for name in sorted(FRAMINGS)])
+@pytest.mark.parametrize("framing", sorted(FRAMINGS))
 def test_every_framing_keeps_the_photos_that_pass(sources: dict[str, list[npt.NDArray[np.uint8]]],
                                                    framing: str) -> None:
     for name, photos in sources.items():
