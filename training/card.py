@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +196,23 @@ def write_card(path: Path, name: str, version: str, spec: InputSpec, report: dic
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Re-render a card from an exported run (its report.json and export.json) with new notes."""
+    p = argparse.ArgumentParser(prog="python -m training.card", description=main.__doc__)
+    p.add_argument("--run", type=Path, required=True, help="training/runs/<name>, exported")
+    p.add_argument("--notes", type=Path, default=None, help="markdown placed after the figures")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "models" / "CARD.md")
+    args = p.parse_args(argv)
+    report = json.loads((args.run / "report.json").read_text())
+    exported = json.loads((args.run / "export.json").read_text())
+    spec = InputSpec(**{**exported["spec"], "mean": tuple(exported["spec"]["mean"]),
+                        "std": tuple(exported["spec"]["std"])})
+    notes = args.notes.read_text() if args.notes else ""
+    write_card(args.out, exported["name"], exported["version"], spec, report, exported["summary"],
+               exported["command"], notes)
+
+
+if __name__ == "__main__":
+    main()

@@ -295,6 +295,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                "counts": counts}
     notes = args.notes.read_text() if args.notes else ""
     write_card(args.out / "CARD.md", args.name, args.version, spec, report, summary, command, notes)
+    # Everything the card is made of, so `python -m training.card` can re-render it with new notes.
+    (args.run / "export.json").write_text(json.dumps(
+        {"name": args.name, "version": args.version, "spec": vars(spec) | {"mean": list(spec.mean),
+                                                                          "std": list(spec.std)},
+         "summary": summary, "command": command}, indent=2, default=float))
     print(json.dumps(summary, indent=2))
     return summary
 
