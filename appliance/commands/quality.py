@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import Config, quality_profile
-from appliance.evaluation.dataset import read_labels
+from appliance.errors import ConfigError
+from appliance.evaluation.dataset import LabelledImage, read_labels
 from appliance.evaluation.quality import (
     SPLITS,
     TUNE_SHARE,
@@ -22,11 +23,13 @@ from appliance.evaluation.quality import (
     non_fundus_check,
     run_gate,
     select,
+    source_group,
     summarise,
 )
 from appliance.quality.calibration import MIN_GAIN, USABLE_WEIGHT, Sample, calibrate
 from appliance.quality.framings import FRAMINGS
 from appliance.quality.profile_format import profile_toml
+from appliance.quality.rules import RULES
 
 EXIT_TARGET_MISSED = 1
 
@@ -61,6 +64,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
                            help=f"least share of reject photos a threshold step must catch (default {MIN_GAIN})")
     fit.add_argument("--no-score", action="store_true",
                            help="fit single-metric thresholds only, no combined score")
+    fit.add_argument("--data-dir", dest="more_dirs", type=Path, action="append", default=[], metavar="DIR",
+                     help="another labelled folder pooled with DATA_DIR (repeatable; the same --sources and "
+                          "--split apply)")
+    fit.add_argument("--gradable-sources", default="", metavar="TEXT[,TEXT]",
+                     help="unlabelled photos of sources containing one of these texts count as gradable "
+                          "('good'): releases whose graders graded every photo, such as fundus-cameras")
+    fit.add_argument("--per-source", action="store_true",
+                     help="the false-reject target holds for each source on its own, not only over all")
+    fit.add_argument("--backstop", type=float, metavar="SHARE",
+                     help="then set every fitted threshold the fit left off (or looser) where at most SHARE of "
+                          "each source's gradable photos fail it, with 10%% to spare: no check is left off")
+    fit.add_argument("--keep", default="", metavar="KEY[,KEY]",
+                     help="thresholds kept at the starting profile's values: quality ones not fitted (the photos "
+                          "they reject count in the target), not-fundus ones not loosened")
     fit.set_defaults(handler=run_calibrate)
 
 
@@ -109,18 +126,35 @@ def run_eval(config: Config, args: argparse.Namespace) -> int:
 
 def run_calibrate(config: Config, args: argparse.Namespace) -> int:
     base = quality_profile(args.profile) if args.profile else config.quality
-    images = select(read_labels(args.data_dir), sources=args.sources, split=args.split)
+    keep = [k.strip() for k in args.keep.split(",") if k.strip()]
+    keys = {rule.key for rule in RULES}
+    unknown = [k for k in keep if k not in keys]
+    if unknown:
+        raise ConfigError(f"--keep: not a threshold of the gate's rules: {', '.join(unknown)} "
+                          f"(one of {', '.join(sorted(keys))})")
+    images = [image for folder in (args.data_dir, *args.more_dirs)
+              for image in select(read_labels(folder), sources=args.sources, split=args.split)]
     measured, undecodable = measure_images(images, base, config.limits, progress=not args.no_progress)
-    samples = [Sample(metrics, image.quality) for image, metrics in measured if image.quality]
+    graded = [w.strip() for w in args.gradable_sources.split(",") if w.strip()]
+
+    def label(image: LabelledImage) -> str | None:
+        if image.quality:
+            return image.quality
+        return "good" if any(w in image.source for w in graded) else None
+
+    samples = [Sample(metrics, quality, source_group(image.source))
+               for image, metrics in measured if (quality := label(image))]
     fit = calibrate(samples, base, args.target_false_reject, usable_weight=args.usable_weight,
-                    min_gain=args.min_gain, score=not args.no_score)
+                    min_gain=args.min_gain, score=not args.no_score, per_group=args.per_source, keep=keep,
+                    backstop=args.backstop)
     name = args.name or args.out.stem
     thresholds = dataclasses.replace(fit.thresholds, profile=name)
     non_fundus = non_fundus_check(thresholds)
     caught = sum(r["not_fundus"] for r in non_fundus)
     about: dict[str, str | int | float] = {
         "name": name,
-        "fitted_on": f"{args.data_dir.name}: sources={args.sources} split={args.split}",
+        "fitted_on": f"{' + '.join(d.name for d in (args.data_dir, *args.more_dirs))}: "
+                     f"sources={args.sources} split={args.split}",
         "command": "appliance quality-calibrate " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
         "target_false_reject": args.target_false_reject,
         "usable_weight": args.usable_weight,
@@ -128,16 +162,21 @@ def run_calibrate(config: Config, args: argparse.Namespace) -> int:
         "photos": len(samples),
         "undecodable": undecodable,
         "good_rejected": f"{fit.good_rejected}/{fit.good}",
+        **({"good_rejected_per_source": " ".join(f"{g}={k}/{n}" for g, (k, n) in fit.per_group.items())}
+           if args.per_source else {}),
         "reject_caught": f"{fit.reject_caught}/{fit.reject}",
         "non_fundus_rejected": f"{caught}/{len(non_fundus)}",
         "combined_score": "no" if args.no_score else "yes",
         "rules_in_fit_order": " ".join(fit.order),
+        **({"backstop": args.backstop} if args.backstop is not None else {}),
     }
     args.out.write_text(profile_toml(thresholds, about))
     print(f"wrote {args.out}: profile '{name}' fitted on {len(samples)} labelled photos "
           f"({undecodable} undecodable skipped)")
     print(f"  good rejected {fit.good_rejected}/{fit.good}, reject caught {fit.reject_caught}/{fit.reject} "
           "(on the photos it was fitted to: evaluate on held-out photos with quality-eval)")
+    for group, (k, n) in fit.per_group.items():
+        print(f"  {group}: good rejected {k}/{n}")
     for key in fit.order:
         print(f"  {key} = {getattr(thresholds, key):.6g}")
     for key in fit.loosened:

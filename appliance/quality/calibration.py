@@ -12,14 +12,14 @@ operator can read ("mean green under 38 is too dark"), not an opaque score.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from appliance.config import QualityConfig
-from appliance.quality.rules import NOT_FUNDUS_RULES, QUALITY_RULES, Rule
+from appliance.quality.rules import ATTRIBUTED, NOT_FUNDUS_RULES, QUALITY_RULES, Rule
 from appliance.quality.score import fit_model, reject_probability
 
 #: Threshold values that switch a rule off (every metric of a fitted rule is >= 0 and < 1000).
@@ -40,10 +40,12 @@ NOT_FUNDUS_SPARE = 0.005
 
 @dataclass(frozen=True)
 class Sample:
-    """One labelled photo: its metrics, and the graders' label (good / usable / reject)."""
+    """One labelled photo: its metrics, the graders' label (good / usable / reject), and the
+    group (source, camera) whose false-reject budget it counts in when budgets are per group."""
 
     metrics: Mapping[str, float]
     quality: str
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,18 +61,23 @@ class Fit:
     order: tuple[str, ...]
     #: Not-fundus threshold keys loosened for the camera's gradable photos.
     loosened: tuple[str, ...] = ()
+    #: With per-group budgets: group -> (gradable photos rejected, gradable photos).
+    per_group: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def calibrate(samples: Sequence[Sample], base: QualityConfig, target_false_reject: float, *,
-              usable_weight: float = USABLE_WEIGHT, min_gain: float = MIN_GAIN, score: bool = True) -> Fit:
+              usable_weight: float = USABLE_WEIGHT, min_gain: float = MIN_GAIN, score: bool = True,
+              per_group: bool = False, keep: Collection[str] = (), backstop: float | None = None) -> Fit:
     """The whole calibration: loosen the not-fundus rules where this camera's gradable photos need
     it, fit the combined score's model (when `score`), then fit every quality threshold (the
-    score's among them) with `fit_thresholds`.
+    score's among them) with `fit_thresholds`. Thresholds named in `keep` (not-fundus or
+    quality) stay at `base`'s values. With `backstop` (a share), every fitted rule the fit left
+    off or looser is then set by `backstops`.
 
     Raises:
         ValueError: no good or no reject photo, or a target outside 0..1.
     """
-    thresholds = loosen_not_fundus(samples, base)
+    thresholds = loosen_not_fundus(samples, base, rules=[rule for rule in NOT_FUNDUS_RULES if rule.key not in keep])
     loosened = tuple(key for key in _keys(NOT_FUNDUS_RULES) if getattr(thresholds, key) != getattr(base, key))
     thresholds = _with(thresholds, {})
     thresholds.score_model = {}
@@ -81,26 +88,69 @@ def calibrate(samples: Sequence[Sample], base: QualityConfig, target_false_rejec
             [usable_weight if s.quality == "usable" else 1.0 for s in labelled])
         samples = [Sample({**s.metrics, "reject_probability": reject_probability(s.metrics, thresholds.score_model)}
                           if "focus" in s.metrics else s.metrics, s.quality) for s in samples]
-    fit = fit_thresholds(samples, thresholds, target_false_reject, usable_weight=usable_weight, min_gain=min_gain)
+    rules = [rule for rule in QUALITY_RULES if rule.key not in keep]
+    fit = fit_thresholds(samples, thresholds, target_false_reject, rules, usable_weight=usable_weight,
+                         min_gain=min_gain, per_group=per_group)
+    if backstop is not None:
+        single = [rule for rule in rules if rule.reason != ATTRIBUTED]  # the score's is fitted or off
+        final = backstops(samples, fit.thresholds, backstop, single)
+        # The counts of the final thresholds: every rule kept, none fitted.
+        counted = fit_thresholds(samples, final, target_false_reject, (), usable_weight=usable_weight,
+                                 per_group=per_group)
+        fit = dataclasses.replace(counted, order=fit.order)
     return dataclasses.replace(fit, loosened=loosened)
+
+
+def backstops(samples: Sequence[Sample], thresholds: QualityConfig, spare: float, rules: Sequence[Rule],
+              margin: float = NOT_FUNDUS_MARGIN) -> QualityConfig:
+    """Tighten each of `rules` that is looser (or off) than where all but `spare` (a share) of
+    every group's gradable photos still pass it, with `margin` (a share of the value) to spare:
+    no check is left off, yet none rejects what the gradable photos of any source look like
+    (a photo blurred or shaded beyond all of them). Per-group budgets of the fit are not
+    re-checked: measure the result with quality-eval."""
+    changes: dict[str, float] = {}
+    gradable = [s for s in samples if s.quality in ("good", "usable")]
+    for rule in rules:
+        needed = []
+        for name in sorted({s.group for s in gradable}):
+            values = np.array([_value(s.metrics, rule) for s in gradable if s.group == name], dtype=np.float64)
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                continue
+            if rule.bound == "min":
+                needed.append(float(np.quantile(values, spare, method="lower")) * (1 - margin))
+            else:
+                needed.append(float(np.quantile(values, 1 - spare, method="higher")) * (1 + margin))
+        if not needed:
+            continue
+        current = rule.threshold(thresholds)
+        if rule.bound == "min" and min(needed) > current:
+            changes[rule.key] = min(needed)
+        elif rule.bound == "max" and max(needed) < current:
+            changes[rule.key] = max(needed)
+    return _with(thresholds, changes)
 
 
 def fit_thresholds(samples: Sequence[Sample], base: QualityConfig, target_false_reject: float,
                    rules: Sequence[Rule] = QUALITY_RULES, *, usable_weight: float = USABLE_WEIGHT,
-                   min_gain: float = MIN_GAIN) -> Fit:
+                   min_gain: float = MIN_GAIN, per_group: bool = False) -> Fit:
     """Fit `rules`' thresholds so at most `target_false_reject` (0..1) of the good photos are
     rejected while catching as many reject photos as possible.
 
     Args:
         samples: labelled photos (good, usable or reject; others are ignored).
-        base: the profile to start from: its not-fundus thresholds are kept, its other values
-            (max_attempts, min_disc_prominence) copied.
+        base: the profile to start from: its not-fundus thresholds, and the quality thresholds
+            of rules not in `rules`, are kept (photos they reject count in the budget); its other
+            values (max_attempts, min_disc_prominence) copied.
         target_false_reject: the largest share of gradable photos the fitted gate may reject,
             including those the not-fundus rules already reject, where a usable photo counts
             `usable_weight` of a good one.
         usable_weight: weight (0..1) of a usable photo against a good one.
         min_gain: a step must catch at least this share (0..1) of the reject photos (and at
             least one): a threshold that catches a single outlier does not generalise.
+        per_group: the target holds for each group of samples (Sample.group: a source, a
+            camera) on its own, not only over all of them: a camera with few photos in the pool
+            is not sacrificed to the others.
     Raises:
         ValueError: no good or no reject photo among the samples, or a target outside 0..1.
     """
@@ -113,17 +163,21 @@ def fit_thresholds(samples: Sequence[Sample], base: QualityConfig, target_false_
     if not good.any() or not reject.any():
         raise ValueError("calibration needs both good and reject photos")
     thresholds = _with(base, {rule.key: OFF[rule.bound] for rule in rules})
-    caught = np.array([_fails_any(s.metrics, thresholds, NOT_FUNDUS_RULES) or "fov_found" not in s.metrics
+    kept = [rule for rule in QUALITY_RULES if rule not in rules]
+    caught = np.array([_fails_any(s.metrics, thresholds, (*NOT_FUNDUS_RULES, *kept)) or "fov_found" not in s.metrics
                        or s.metrics["fov_found"] < 0.5 for s in samples])
-    budget = target_false_reject * float(weight.sum()) + 1e-9
+    names = sorted({s.group for s in samples}) if per_group else [""]
+    group = np.array([names.index(s.group) if per_group else 0 for s in samples], dtype=np.int64)
+    budgets = target_false_reject * np.bincount(group, weights=weight, minlength=len(names)) + 1e-9
     least = max(1.0, min_gain * float(reject.sum()))
     values = {rule.key: np.array([_value(s.metrics, rule) for s in samples]) for rule in rules}
     order: list[str] = []
     while True:
         best: tuple[float, Rule, float, npt.NDArray[np.bool_]] | None = None
-        spent = float(weight[caught].sum())
+        spent = np.bincount(group[caught], weights=weight[caught], minlength=len(names))
         for rule in rules:
-            step = _best_step(rule, values[rule.key], caught, weight, reject, budget - spent, least)
+            left = np.asarray(budgets - spent, dtype=np.float64)
+            step = _best_step(rule, values[rule.key], caught, weight, reject, left, least, group)
             if step is not None and (best is None or step[0] > best[0]):
                 best = (step[0], rule, step[1], step[2])
         if best is None:
@@ -133,6 +187,7 @@ def fit_thresholds(samples: Sequence[Sample], base: QualityConfig, target_false_
         caught |= fires
         if rule.key not in order:
             order.append(rule.key)
+    gradable = good | usable
     return Fit(
         thresholds=thresholds,
         good=int(good.sum()),
@@ -140,6 +195,8 @@ def fit_thresholds(samples: Sequence[Sample], base: QualityConfig, target_false_
         reject=int(reject.sum()),
         reject_caught=int((caught & reject).sum()),
         order=tuple(order),
+        per_group={name: (int((caught & gradable & (group == g)).sum()), int((gradable & (group == g)).sum()))
+                   for g, name in enumerate(names)} if per_group else {},
     )
 
 
@@ -175,12 +232,13 @@ def loosen_not_fundus(samples: Sequence[Sample], base: QualityConfig, margin: fl
 
 
 def _best_step(rule: Rule, values: npt.NDArray[np.float64], caught: npt.NDArray[np.bool_],
-               weight: npt.NDArray[np.float64], reject: npt.NDArray[np.bool_], budget: float,
-               least: float) -> tuple[float, float, npt.NDArray[np.bool_]] | None:
+               weight: npt.NDArray[np.float64], reject: npt.NDArray[np.bool_], budget: npt.NDArray[np.float64],
+               least: float, group: npt.NDArray[np.int64]) -> tuple[float, float, npt.NDArray[np.bool_]] | None:
     """The best threshold for one rule: (score, threshold, which samples it fails) or None.
 
-    Candidate thresholds lie between consecutive distinct values; a "max" rule is handled as a
-    "min" rule on the negated values.
+    `budget` is the weight of gradable photos each group (`group`: each sample's index into it)
+    may still lose. Candidate thresholds lie between consecutive distinct values; a "max" rule
+    is handled as a "min" rule on the negated values.
     """
     sign = 1.0 if rule.bound == "min" else -1.0
     v = sign * values  # the rule now fails samples with v < threshold
@@ -196,7 +254,10 @@ def _best_step(rule: Rule, values: npt.NDArray[np.float64], caught: npt.NDArray[
     below = np.searchsorted(sorted_v, cuts, side="left")  # samples with v < cut
     gained = np.concatenate([[0], np.cumsum(new_reject)])[below]
     cost = np.concatenate([[0], np.cumsum(new_good)])[below]
-    allowed = (gained >= least) & (cost <= budget)
+    allowed = gained >= least
+    sorted_group = group[finite][order]
+    for g, left in enumerate(budget):
+        allowed &= np.concatenate([[0], np.cumsum(np.where(sorted_group == g, new_good, 0.0))])[below] <= max(left, 0.0)
     if not allowed.any():
         return None
     score = np.where(allowed, gained / (cost + GOOD_PENALTY), -np.inf)

@@ -23,6 +23,11 @@ from appliance.quality import assess
 from appliance.quality.field_of_view import find_field
 from appliance.quality.framings import FRAMINGS
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 pytestmark = pytest.mark.devset
 REPO = Path(__file__).resolve().parents[2]
 COLUMNS = ["file", "dr_grade", "referable", "quality", "source", "original_name"]
@@ -148,6 +153,39 @@ def test_calibrate_writes_a_profile_that_quality_eval_uses(folder: Path, tmp_pat
     good_rejected = [i for i in report["images"]
                      if i["quality"] == "good" and not i["passed"] and not i["file"].endswith("_cut.jpg")]
     assert len(good_rejected) <= 1
+
+
+def test_calibrate_pools_folders_with_a_budget_per_source(folder: Path, tmp_path: Path) -> None:
+    """A second folder of unlabelled photos from a release whose graders graded every photo
+    (labelled here as IDRiD's grading set) counts as gradable, with its own false-reject budget."""
+    other = tmp_path / "graded"
+    (other / "images").mkdir(parents=True)
+    with (folder / "labels.csv").open(newline="") as f:
+        idrid = [r for r in csv.DictReader(f) if "idrid" in r["file"]]
+    for row in idrid:
+        (other / row["file"]).symlink_to((folder / row["file"]).resolve())
+    with (other / "labels.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows({**{c: r.get(c, "") for c in COLUMNS}, "source": "idrid-grading:test"} for r in idrid)
+    out = tmp_path / "pooled.toml"
+    result = run("quality-calibrate", str(folder), "--data-dir", str(other), "--split", "all", "--no-score",
+                 "--sources", "eyepacs,idrid-grading", "--gradable-sources", "idrid-grading", "--per-source",
+                 "--target-false-reject", "0.1", "--keep", "too_dark_mean,min_fov_rim_on_circle",
+                 "--backstop", "0", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"idrid-grading: good rejected 0/{len(idrid)}" in result.stdout
+    about = tomllib.loads(out.read_text())["profile"]
+    assert about["fitted_on"] == f"{folder.name} + graded: sources=eyepacs,idrid-grading split=all"
+    assert f"idrid-grading=0/{len(idrid)}" in about["good_rejected_per_source"]
+    assert about["backstop"] == 0.0
+    thresholds, default = quality_profile(str(out)), quality_profile("default")
+    assert thresholds.too_dark_mean == default.too_dark_mean
+    assert thresholds.min_fov_rim_on_circle == default.min_fov_rim_on_circle
+    # With the backstop no check is left off: each sits beyond every gradable photo.
+    assert thresholds.min_focus > 0.0 and thresholds.max_illum_dark_fraction < 1000.0
+    bad = run("quality-calibrate", str(folder), "--keep", "min_sharpness", "--out", str(out), cwd=tmp_path)
+    assert bad.returncode == 3 and "min_sharpness" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_a_folder_without_labels_is_a_clear_error(tmp_path: Path) -> None:

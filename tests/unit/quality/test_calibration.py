@@ -122,3 +122,57 @@ def test_target_must_be_a_share(target: float) -> None:
 def test_both_classes_are_needed() -> None:
     with pytest.raises(ValueError):
         fit_thresholds([photo("good", focus=1.0)], QualityConfig(), 0.05)
+
+
+def two_cameras(seed: int = 2) -> list[Sample]:
+    """Camera A's gradable photos are sharp; camera B's are softer, like many rejects."""
+    rng = np.random.default_rng(seed)
+    samples = [Sample({**FUNDUS, "focus": rng.uniform(5, 10)}, "good", "a") for _ in range(200)]
+    samples += [Sample({**FUNDUS, "focus": rng.uniform(1.0, 4.0)}, "good", "b") for _ in range(100)]
+    samples += [Sample({**FUNDUS, "focus": rng.uniform(0.2, 3.0)}, "reject", "a") for _ in range(60)]
+    return samples
+
+
+def test_a_per_source_budget_keeps_a_small_camera_from_paying_for_the_pool() -> None:
+    samples = two_cameras()
+    pooled = fit_thresholds(samples, QualityConfig(), 0.05, min_gain=0.0)
+    per_source = fit_thresholds(samples, QualityConfig(), 0.05, min_gain=0.0, per_group=True)
+    b_rejected = sum(verdicts([s for s in samples if s.group == "b"], per_source.thresholds, "good"))
+    # Pooled, the whole 5 % of 300 photos may fall on camera B (15 of its 100).
+    assert sum(verdicts([s for s in samples if s.group == "b"], pooled.thresholds, "good")) > 5
+    assert b_rejected <= 5 and per_source.per_group["b"] == (b_rejected, 100)
+    assert per_source.per_group["a"][1] == 200
+    assert pooled.per_group == {}
+    assert 0 < per_source.reject_caught < pooled.reject_caught
+
+
+def test_kept_thresholds_are_not_fitted_and_count_in_the_budget() -> None:
+    samples = population()
+    base = QualityConfig(too_dark_mean=70.0)  # rejects the good photos darker than 70
+    fit = calibrate(samples, base, 0.0, score=False, keep=["too_dark_mean"])
+    assert fit.thresholds.too_dark_mean == 70.0 and "too_dark_mean" not in fit.order
+    dark_good = sum(1 for s in samples if s.quality == "good" and s.metrics["mean_green"] < 70.0)
+    # The budget (none) is spent by the kept rule: only a step that rejects no good photo is taken.
+    assert dark_good > 0 and fit.good_rejected == dark_good
+    assert fit.order == ("min_focus",) and fit.thresholds.min_focus <= 3.0 and fit.reject_caught == 40
+    # A kept not-fundus threshold is not loosened for photos that would need it.
+    ragged = [photo("good", fov_rim_on_circle=0.2, focus=5.0) for _ in range(50)]
+    ragged += [photo("reject", fov_rim_on_circle=0.9, focus=1.0) for _ in range(10)]
+    assert calibrate(ragged, QualityConfig(), 0.0, score=False).thresholds.min_fov_rim_on_circle < 0.2
+    kept = calibrate(ragged, QualityConfig(), 0.0, score=False, keep=["min_fov_rim_on_circle"])
+    assert kept.thresholds.min_fov_rim_on_circle == QualityConfig().min_fov_rim_on_circle
+
+
+def test_a_backstop_leaves_no_check_off_but_rejects_no_gradable_photo() -> None:
+    rng = np.random.default_rng(3)
+    samples = [photo("good", focus=rng.uniform(3, 10), illum_dark_fraction=rng.uniform(0, 0.2)) for _ in range(200)]
+    samples += [photo("reject", focus=rng.uniform(0.2, 2.5), illum_dark_fraction=rng.uniform(0, 0.2))
+                for _ in range(40)]
+    without = calibrate(samples, QualityConfig(), 0.0, score=False)
+    assert without.thresholds.max_illum_dark_fraction == OFF["max"]  # no reject differs in it: left off
+    fit = calibrate(samples, QualityConfig(), 0.0, score=False, backstop=0.0)
+    darkest = max(s.metrics["illum_dark_fraction"] for s in samples if s.quality == "good")
+    assert fit.thresholds.max_illum_dark_fraction == pytest.approx(darkest * 1.1)
+    assert fit.thresholds.min_focus == without.thresholds.min_focus  # fitted tighter than the backstop
+    assert fit.good_rejected == 0 and fit.reject_caught == without.reject_caught == 40
+    assert not any(verdicts(samples, fit.thresholds, "good"))
