@@ -77,8 +77,9 @@ def test_the_reported_camera_is_no_longer_refused(sources: dict[str, list[npt.ND
 
 def test_idrid_and_odir_photos_pass_as_their_cameras_framed_them(cameras_set: Path,
                                                                 cameras_rows: list[dict[str, str]]) -> None:
-    """Measured over every photo (docs/QUALITY.md): IDRiD 94.9 %, ODIR 82.1 % passed; graders graded all."""
-    for name, floor in (("idrid-grading", 0.85), ("odir5k-512", 0.7)):
+    """Measured over every photo (docs/QUALITY.md): IDRiD 98.8 %, ODIR 95.8 % passed (held-out
+    patients 99.0 %, 95.4 %); graders graded all. On a sample of 60, a few may tip over."""
+    for name, floor in (("idrid-grading", 0.93), ("odir5k-512", 0.9)):
         files = spread([r["file"] for r in cameras_rows if r["source"].startswith(name)], 60)
         photos = [decode_image((cameras_set / f).read_bytes(), LimitsConfig()) for f in files]
         reports = [assess(p, THRESHOLDS) for p in photos]
