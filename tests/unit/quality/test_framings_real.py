@@ -85,3 +85,26 @@ def test_idrid_and_odir_photos_pass_as_their_cameras_framed_them(cameras_set: Pa
         reports = [assess(p, THRESHOLDS) for p in photos]
         assert np.mean([r.passed for r in reports]) >= floor, name
         assert sum(r.reason_codes == ("not_fundus",) for r in reports) <= 0.03 * len(reports), name
+
+
+@pytest.mark.slow
+def test_the_default_profile_keeps_95_percent_of_every_camera_on_held_out_patients(cameras_set: Path,
+                                                                                 devset: Path) -> None:
+    """Issue 8's target for `default`, fitted on the tune patients of EyePACS natural, IDRiD and
+    ODIR (docs/QUALITY.md: 99.0 %, 95.4 %, 95.5 % held out). Graders graded every IDRiD and ODIR
+    photo; for EyePACS the gradable photos are EyeQ's good and usable. The rejects it catches are
+    few (50 %, the target of 85 % is not met): the floor only guards against losing more."""
+    from appliance.evaluation.dataset import read_labels
+    from appliance.evaluation.quality import run_gate, select
+
+    limits = LimitsConfig()
+    for source in ("idrid-grading", "odir5k-512"):
+        images = select(read_labels(cameras_set), sources=source, split="heldout")
+        verdicts = run_gate(images, THRESHOLDS, limits, progress=False)
+        assert len(verdicts) > 100 and np.mean([v.passed for v in verdicts]) >= 0.95, source
+    natural = select(read_labels(devset), sources="eyepacs:suraj038", split="heldout")
+    verdicts = run_gate([i for i in natural if i.quality], THRESHOLDS, limits, progress=False)
+    gradable = [v.passed for v in verdicts if v.quality in ("good", "usable")]
+    caught = [not v.passed for v in verdicts if v.quality == "reject"]
+    assert len(gradable) > 50 and np.mean(gradable) >= 0.95
+    assert len(caught) > 20 and np.mean(caught) >= 0.4
