@@ -176,3 +176,11 @@ def test_a_backstop_leaves_no_check_off_but_rejects_no_gradable_photo() -> None:
     assert fit.thresholds.min_focus == without.thresholds.min_focus  # fitted tighter than the backstop
     assert fit.good_rejected == 0 and fit.reject_caught == without.reject_caught == 40
     assert not any(verdicts(samples, fit.thresholds, "good"))
+
+
+def test_the_combined_score_keeps_each_photo_in_its_source() -> None:
+    samples = two_cameras()
+    fit = calibrate(samples, QualityConfig(), 0.05, per_group=True, min_gain=0.0)
+    assert fit.thresholds.score_model
+    assert set(fit.per_group) == {"a", "b"}
+    assert all(rejected <= 0.05 * n for rejected, n in fit.per_group.values())
