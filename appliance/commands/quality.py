@@ -162,7 +162,7 @@ def run_calibrate(config: Config, args: argparse.Namespace) -> int:
         "photos": len(samples),
         "undecodable": undecodable,
         "good_rejected": f"{fit.good_rejected}/{fit.good}",
-        **({"good_rejected_per_source": " ".join(f"{g}={k}/{n}" for g, (k, n) in fit.per_group.items())}
+        **({"gradable_rejected_per_source": " ".join(f"{g}={k}/{n}" for g, (k, n) in fit.per_group.items())}
            if args.per_source else {}),
         "reject_caught": f"{fit.reject_caught}/{fit.reject}",
         "non_fundus_rejected": f"{caught}/{len(non_fundus)}",
@@ -176,7 +176,7 @@ def run_calibrate(config: Config, args: argparse.Namespace) -> int:
     print(f"  good rejected {fit.good_rejected}/{fit.good}, reject caught {fit.reject_caught}/{fit.reject} "
           "(on the photos it was fitted to: evaluate on held-out photos with quality-eval)")
     for group, (k, n) in fit.per_group.items():
-        print(f"  {group}: good rejected {k}/{n}")
+        print(f"  {group}: gradable (good + usable) rejected {k}/{n}")
     for key in fit.order:
         print(f"  {key} = {getattr(thresholds, key):.6g}")
     for key in fit.loosened:

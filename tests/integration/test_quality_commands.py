@@ -174,10 +174,10 @@ def test_calibrate_pools_folders_with_a_budget_per_source(folder: Path, tmp_path
                  "--target-false-reject", "0.1", "--keep", "too_dark_mean,min_fov_rim_on_circle",
                  "--backstop", "0", "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert f"idrid-grading: good rejected 0/{len(idrid)}" in result.stdout
+    assert f"idrid-grading: gradable (good + usable) rejected 0/{len(idrid)}" in result.stdout
     about = tomllib.loads(out.read_text())["profile"]
     assert about["fitted_on"] == f"{folder.name} + graded: sources=eyepacs,idrid-grading split=all"
-    assert f"idrid-grading=0/{len(idrid)}" in about["good_rejected_per_source"]
+    assert f"idrid-grading=0/{len(idrid)}" in about["gradable_rejected_per_source"]
     assert about["backstop"] == 0.0
     thresholds, default = quality_profile(str(out)), quality_profile("default")
     assert thresholds.too_dark_mean == default.too_dark_mean
