@@ -244,7 +244,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.calibration == "platt":  # validation only; the test split never chooses anything
         with torch.no_grad():
             model = ProbabilityHead(net, hflip=args.tta_hflip).eval()
-            val_logits = torch.logit(model(torch.from_numpy(x_val)).double(), eps=1e-12)[:, 0].numpy()
+            probs = torch.cat([model(torch.from_numpy(x_val[k:k + 64])) for k in range(0, len(x_val), 64)])
+            val_logits = torch.logit(probs.double(), eps=1e-12)[:, 0].numpy()  # in batches: bounded memory
         scale, bias = fit_platt(data["val"].labels[lock].astype(np.float64), val_logits[lock])
     model = ProbabilityHead(net, scale, bias, args.tta_hflip)
     sign = "-" if bias < 0 else "+"
