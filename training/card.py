@@ -170,8 +170,8 @@ def write_card(path: Path, name: str, version: str, spec: InputSpec, report: dic
             f"| validation | {val['sensitivity']:.3f} | {val['specificity']:.3f} |",
             f"| test | {test['sensitivity']:.3f} | {test['specificity']:.3f} |"]),
         "",
-        "These are per-image figures on one dataset's held-out patients; they say nothing about other "
-        "cameras, populations or graders.",
+        "These are per-image figures on the held-out patients of these data sets; they say nothing about "
+        "cameras, populations or graders not in them.",
         "",
         *([notes.strip(), ""] if notes.strip() else []),
         "## Reproduce",
