@@ -17,6 +17,9 @@ from fpdf import FPDF
 _ASCII = {"–": "-", "—": "-", "…": "...", "≥": ">=", "≤": "<=", "·": "-", "²": "2", "\u2009": " "}
 _WIDTH = 180.0  # mm of text per line on A4 with the default margins
 
+#: Percentiles of the score distributions printed in the PDF.
+PRINTED_PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
+
 
 def _text(value: str) -> str:
     for char, plain in _ASCII.items():
@@ -98,7 +101,10 @@ def write_pdf(report: Mapping[str, Any], path: Path) -> None:
     pdf.grid(rows, [20, 25, 25, 50, 60])
     dist, shift = report["distribution"], report["shift"]
     pdf.heading("Score distribution against the model's validation photos")
-    levels = [f"q{100 * v:g}" for v in dist["levels"]]
+    # A page is too narrow for every quantile: the ones a reader compares (the JSON keeps them all).
+    shown = [i for i, v in enumerate(dist["levels"]) if round(100 * v) in PRINTED_PERCENTILES] or list(
+        range(len(dist["levels"])))
+    levels = [f"p{100 * dist['levels'][i]:g}" for i in shown]
     width = min(16.0, 130.0 / max(1, len(levels)))
     rows = [["scores of", *levels]]
     series = (("site, non-referable", "site_not_referable"), ("validation, non-ref.", "validation_not_referable"),
@@ -106,7 +112,7 @@ def write_pdf(report: Mapping[str, Any], path: Path) -> None:
     for name, key in series:
         values = dist[key]
         rows.append([name, *(["-"] * len(levels) if values is None else
-                             ["n/a" if v is None else f"{v:.3f}" for v in values])])
+                             ["n/a" if values[i] is None else f"{values[i]:.3f}" for i in shown])])
     pdf.grid(rows, [40, *([width] * len(levels))])
     pdf.para(str(shift["message"]), "B" if shift.get("differs") else "")
     site = report["site_operating_point"]
