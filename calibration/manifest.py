@@ -1,7 +1,8 @@
 """The INT8 model's manifest: the FP32 manifest's schema and contract, the INT8 file and its provenance.
 
-Input, output and the locked threshold are copied from the FP32 manifest unchanged (the threshold
-was chosen on the validation split for the FP32 model; INT8 must match it, not re-tune it). The
+Input (every key of the contract, the camera normalisation included), output, the locked threshold
+and the validation score quantiles are copied from the FP32 manifest unchanged (the threshold was
+chosen on the validation split for the FP32 model; INT8 must match it, not re-tune it). The
 quantization's provenance goes into the free-form [training] table, which load_manifest keeps.
 """
 
@@ -59,6 +60,7 @@ def manifest_text(fp32: ModelManifest, *, name: str, model_file: str, sha256: st
         f"mean = {_floats(spec.mean)}",
         f"std = {_floats(spec.std)}",
         f"local_contrast = {_value(spec.local_contrast)}",
+        *(["camera_normalise = true"] if spec.camera_normalise else []),
         "",
         "[output]",
         f"name = {_value(fp32.output_name)}",
@@ -71,6 +73,21 @@ def manifest_text(fp32: ModelManifest, *, name: str, model_file: str, sha256: st
         "[training]",
         *(f"{key} = {_value(value)}" for key, value in training.items()),
     ]
+    if fp32.validation is not None:
+        v = fp32.validation
+        lines += [
+            "",
+            "[validation]",
+            f"data = {_value(v.data + ' (scores of the FP32 model; the INT8 twin is held to its parity targets)')}",
+            f"quantile_levels = {_floats(v.quantile_levels)}",
+            f"not_referable_quantiles = {_floats(v.not_referable_quantiles)}",
+            f"referable_quantiles = {_floats(v.referable_quantiles)}",
+            f"n_referable = {v.n_referable}",
+            f"n_not_referable = {v.n_not_referable}",
+            f"target_sensitivity = {v.target_sensitivity!r}",
+            f"sensitivity = {v.sensitivity!r}",
+            f"specificity = {v.specificity!r}",
+        ]
     if fp32.heatmap is not None:
         here = folder if folder is not None else fp32.model_path.parent
         lines += [

@@ -38,6 +38,28 @@ def test_int8_manifest_loads_and_keeps_the_fp32_contract(tiny_manifest: Path) ->
     assert int8.training["clinically_validated"] is False
 
 
+def test_the_camera_normalised_contract_and_the_validation_scores_are_carried_over(tiny_manifest: Path) -> None:
+    text = tiny_manifest.read_text().replace("local_contrast = false",
+                                             "local_contrast = false\ncamera_normalise = true")
+    assert "camera_normalise = true" in text
+    text += ('\n[validation]\ndata = "natural"\nquantile_levels = [0.0, 0.5, 1.0]\n'
+             "not_referable_quantiles = [0.1, 0.2, 0.9]\nreferable_quantiles = [0.3, 0.8, 1.0]\n"
+             "n_referable = 40\nn_not_referable = 60\ntarget_sensitivity = 0.89\nsensitivity = 0.9\n"
+             "specificity = 0.64\n")
+    tiny_manifest.write_text(text)
+    fp32 = load_manifest(tiny_manifest)
+    assert fp32.input.camera_normalise and fp32.validation is not None
+    int8_text = manifest_text(fp32, name="dr-tiny-int8", model_file=fp32.model_path.name, sha256=fp32.sha256,
+                              training={"precision": "int8"})
+    int8 = write_manifest(tiny_manifest.parent / "dr-tiny-int8.toml", int8_text)
+    # An INT8 model fed another preprocessing than its FP32 model would score other photos.
+    assert int8.input == fp32.input
+    assert int8.validation is not None
+    assert int8.validation.not_referable_quantiles == fp32.validation.not_referable_quantiles
+    assert int8.validation.target_sensitivity == fp32.validation.target_sensitivity
+    assert "FP32 model" in int8.validation.data
+
+
 def test_a_manifest_whose_sha_does_not_match_is_not_left_behind(tiny_manifest: Path) -> None:
     fp32 = load_manifest(tiny_manifest)
     text = manifest_text(fp32, name="x", model_file=fp32.model_path.name, sha256="0" * 64, training={})
