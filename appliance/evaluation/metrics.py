@@ -142,7 +142,8 @@ class BinaryMetrics:
         return self.n - self.n_referable
 
 
-def _interval(samples: Floats, level: float) -> tuple[float, float]:
+def percentile_interval(samples: Floats, level: float) -> tuple[float, float]:
+    """The central `level` interval of bootstrap samples (non-finite ones ignored; NaN, NaN if none)."""
     finite = samples[np.isfinite(samples)]
     if finite.size == 0:
         return float("nan"), float("nan")
@@ -194,8 +195,8 @@ def binary_metrics(
         n=int(y.size),
         n_referable=int(y.sum()),
         threshold=float(threshold),
-        auc=Estimate(auc, *_interval(boot_auc, level)),
-        sensitivity=Estimate(counts.sensitivity, *_interval(boot_sens, level)),
-        specificity=Estimate(counts.specificity, *_interval(boot_spec, level)),
+        auc=Estimate(auc, *percentile_interval(boot_auc, level)),
+        sensitivity=Estimate(counts.sensitivity, *percentile_interval(boot_sens, level)),
+        specificity=Estimate(counts.specificity, *percentile_interval(boot_spec, level)),
         counts=counts,
     )

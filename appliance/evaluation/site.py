@@ -22,7 +22,14 @@ import numpy as np
 from appliance.domain import NOT_VALIDATED_NOTICE, utc_now
 from appliance.errors import ApplianceError
 from appliance.evaluation.dr import EvaluationRun, ImageResult
-from appliance.evaluation.metrics import CONFIDENCE_LEVEL, Floats, binary_metrics, choose_threshold, confusion
+from appliance.evaluation.metrics import (
+    CONFIDENCE_LEVEL,
+    Floats,
+    binary_metrics,
+    choose_threshold,
+    confusion,
+    percentile_interval,
+)
 from appliance.evaluation.report import metrics_dict
 from appliance.inference.manifest import ModelManifest, ValidationScores
 from appliance.operating_point import REPORT_KIND, seal
@@ -49,13 +56,6 @@ def _number(value: float) -> float | None:
     return None if not math.isfinite(value) else round(float(value), 6)
 
 
-def _interval(samples: Floats, level: float) -> tuple[float, float]:
-    finite = samples[np.isfinite(samples)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(finite, [tail, 100.0 - tail])
-    return float(low), float(high)
 
 
 def threshold_for_sensitivity(referable_scores: Floats, target: float, decimals: int = THRESHOLD_DECIMALS) -> float:
@@ -120,8 +120,8 @@ def site_threshold(labels: np.ndarray, scores: np.ndarray, target: float, *, rep
         thresholds[b] = t
         if neg.size:
             specificities[b] = float((neg[rng.integers(0, neg.size, neg.size)] < t).mean())
-    low, high = _interval(thresholds, level)
-    spec_low, spec_high = _interval(specificities, level)
+    low, high = percentile_interval(thresholds, level)
+    spec_low, spec_high = percentile_interval(specificities, level)
     return SiteThreshold(target, chosen.threshold, low, high, chosen.sensitivity, chosen.specificity,
                          spec_low, spec_high)
 
@@ -182,8 +182,8 @@ def score_shift(site_scores: np.ndarray, levels: Sequence[float], validation_qua
     medians = np.median(samples, axis=1) if replicates else np.empty(0)
     distances = (np.abs(np.quantile(samples, list(levels), axis=1).T - np.asarray(validation_quantiles)).mean(axis=1)
                  if replicates else np.empty(0))
-    low, high = _interval(medians, level)
-    dist_low, dist_high = _interval(distances, level)
+    low, high = percentile_interval(medians, level)
+    dist_low, dist_high = percentile_interval(distances, level)
     median = float(np.median(s))
     return Shift(int(s.size), median, low, high, val_median, median - val_median,
                  quantile_distance(quantiles(s, levels), validation_quantiles), dist_low, dist_high)
