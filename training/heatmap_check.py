@@ -41,6 +41,7 @@ from appliance.imaging import decode_image
 from appliance.inference.heatmap import HeatmapModel, overlay
 from appliance.inference.manifest import load_manifest
 from appliance.inference.preprocess import FOV_LEVEL, natural_square
+from training.data import ENHANCED_SOURCE
 
 Image = npt.NDArray[np.uint8]
 Floats = npt.NDArray[np.float64]
@@ -111,7 +112,7 @@ def run(manifest_path: Path, folders: list[Path], limit: int, lesion_photos: int
     manifest = load_manifest(manifest_path)
     model = HeatmapModel(manifest, threads=2)
     rows = [r for f in folders for r in read_labels(f)
-            if r.split == "test" and r.referable is not None and not r.source.startswith("eyepacs-enhanced")]
+            if r.split == "test" and r.referable is not None and not r.source.startswith(ENHANCED_SOURCE)]
     by_source: dict[str, list[LabelledImage]] = {}
     for r in rows:
         by_source.setdefault(r.source.split(":")[0], []).append(r)

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
 
-from appliance.config import REPO_ROOT
-
-
-def default_cameras_dir() -> Path:
-    """The other cameras' photos: FUNDUS_CAMERAS_DIR, else `<repo>/../shared/data/fundus-cameras`."""
-    env = os.environ.get("FUNDUS_CAMERAS_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "fundus-cameras"
+from appliance.evaluation.dataset import default_cameras_dir
 
 
 @pytest.fixture(scope="session")
