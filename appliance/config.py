@@ -167,6 +167,30 @@ class SiteConfig:
 
 
 @dataclass
+class AuthConfig:
+    """Sign-in at the kiosk (appliance/auth, appliance/kiosk/security.py); users come from `appliance user`."""
+
+    #: A sign-in ends after this many seconds without activity (enforced by the server).
+    idle_timeout_s: int = 180
+    #: The kiosk warns this many seconds before the idle timeout ends a sign-in.
+    idle_warning_s: int = 30
+    #: Wrong PINs in a row after which an account is locked...
+    max_failed_attempts: int = 5
+    #: ...for this many seconds (an administrator can unlock it sooner).
+    lockout_s: int = 300
+    #: Create the demo users (demo-tech PIN 1234, demo-admin PIN 9876) when the box has no user.
+    #: `make run` turns this on; never on a box that serves a network address.
+    demo_users: bool = False
+    #: Off only for a kiosk on a loopback address (the server refuses to serve otherwise).
+    require_sign_in: bool = True
+    #: Mark the sign-in cookie Secure (set when the kiosk is served over https).
+    secure_cookie: bool = False
+    #: Host names (with ":port" when not the served port) by which the kiosk may also be reached,
+    #: comma-separated, e.g. "screening-box.local"; the served address and localhost always are.
+    allowed_hosts: str = ""
+
+
+@dataclass
 class Config:
     #: Where the store keeps its database and images; relative paths are taken from the cwd.
     data_dir: str = "./var"
@@ -178,6 +202,7 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     @property
     def data_path(self) -> Path:
@@ -217,6 +242,13 @@ def _check_ranges(config: Config) -> None:
     if config.site.min_referable_photos < 1:
         raise ConfigError("Configuration value [site] min_referable_photos must be at least 1, "
                           f"not {config.site.min_referable_photos}.")
+    auth = config.auth
+    for name in ("idle_timeout_s", "idle_warning_s", "max_failed_attempts", "lockout_s"):
+        if getattr(auth, name) < 1:
+            raise ConfigError(f"Configuration value [auth] {name} must be at least 1, not {getattr(auth, name)}.")
+    if auth.idle_warning_s >= auth.idle_timeout_s:
+        raise ConfigError(f"Configuration value [auth] idle_warning_s ({auth.idle_warning_s}) must be less than "
+                          f"idle_timeout_s ({auth.idle_timeout_s}).")
 
 
 #: The camera profiles shipped with the gate.

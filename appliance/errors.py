@@ -106,3 +106,55 @@ class CameraError(ApplianceError):
 
     reason_code = "camera_failed"
     http_status = 503
+
+
+class UserInputError(ApplianceError):
+    """A user id, display name, role or PIN that the appliance does not accept."""
+
+    reason_code = "user_invalid"
+    http_status = 400
+
+
+class UserNotFoundError(ApplianceError):
+    """No user with that id (for administrators; sign-in never says so)."""
+
+    reason_code = "user_not_found"
+    http_status = 404
+
+
+class SignInError(ApplianceError):
+    """Sign-in refused, or the request needs a sign-in (none, ended or timed out)."""
+
+    reason_code = "sign_in_failed"
+    http_status = 401
+
+
+class AccountLockedError(SignInError):
+    """Too many wrong PINs in a row: sign-in is refused until `retry_after_s` has passed."""
+
+    reason_code = "account_locked"
+    http_status = 423
+
+    def __init__(self, message: str, *, retry_after_s: int, detail: str = "") -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after_s = retry_after_s
+
+
+class AccessDeniedError(ApplianceError):
+    """Signed in, but this needs another role, or the request failed a cross-site check."""
+
+    reason_code = "access_denied"
+    http_status = 403
+
+
+class CsrfError(AccessDeniedError):
+    """A state-changing request without the page's CSRF token (or with a wrong one)."""
+
+    reason_code = "csrf_failed"
+
+
+class HostNotAllowedError(ApplianceError):
+    """The request's Host header names no address the kiosk serves (DNS rebinding)."""
+
+    reason_code = "host_not_allowed"
+    http_status = 400
