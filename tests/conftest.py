@@ -40,7 +40,7 @@ def good_natural_pair(devset: Path, devset_rows: list[dict[str, str]]) -> tuple[
 
 @pytest.fixture(scope="session")
 def sample_pair() -> tuple[Path, Path]:
-    """A right and a left photo from the shipped IDRiD samples."""
-    right = sorted(SAMPLES.glob("*_right.jpg"))[0]
-    left = sorted(SAMPLES.glob("*_left.jpg"))[0]
+    """A right and a left photo from the shipped IDRiD samples, both gradable (the `referable` demo kind)."""
+    right = sorted(SAMPLES.glob("referable_*_right.jpg"))[0]
+    left = sorted(SAMPLES.glob("referable_*_left.jpg"))[0]
     return right, left

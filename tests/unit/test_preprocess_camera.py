@@ -28,7 +28,7 @@ SIZE = 192
 Image = npt.NDArray[np.uint8]
 
 
-def _photo(name: str = "IDRiD_01_right.jpg") -> Image:
+def _photo(name: str = "healthy_01_right.jpg") -> Image:
     bgr = cv2.imread(str(SAMPLES / name), cv2.IMREAD_COLOR)
     assert bgr is not None
     return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)

@@ -59,9 +59,11 @@ def test_disc_at_the_edge_of_the_field_is_field_not_centred() -> None:
     assert assess(photo, QualityConfig(max_field_offset=offset + 0.1)).passed
 
 
-@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.jpg")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted([*SAMPLES.glob("healthy_*.jpg"), *SAMPLES.glob("referable_*.jpg")]),
+                         ids=lambda p: p.name)
 def test_shipped_samples_disc_side_matches_the_eye_in_their_name(path: Path) -> None:
-    """The IDRiD samples are in the usual orientation: a right eye's disc on the image's right."""
+    """The gradable IDRiD samples are in the usual orientation: a right eye's disc on the image's right.
+    (The blurred, dark and off-centre ones are made to fail the gate: tests/integration/test_demo_samples.py.)"""
     m = assess(decode_image(path.read_bytes(), LimitsConfig()), THRESHOLDS).metrics
     assert field_from_metrics(m) is Field.MACULA
     assert eye_from_metrics(m) is (Eye.RIGHT if "_right" in path.name else Eye.LEFT)
