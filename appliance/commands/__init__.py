@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "appliance.commands.evaluate",
     "appliance.commands.validate_site",
     "appliance.commands.operating_point",
+    "appliance.commands.user",
 ]
 
 
