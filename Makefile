@@ -24,7 +24,7 @@ $(VENV)/.dev-deps: pyproject.toml | $(BIN)/python
 	touch $@
 
 run: $(VENV)/.run-deps
-	$(BIN)/appliance serve
+	APPLIANCE_AUTH_DEMO_USERS=1 $(BIN)/appliance serve
 
 # System packages the tests drive for real (Debian): Chromium for the kiosk tests.
 SYSTEM_PACKAGES := chromium
