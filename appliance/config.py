@@ -219,19 +219,26 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 
     The quality gate's camera profile (`[quality] profile`, or APPLIANCE_QUALITY_PROFILE) is
     applied first; the file's other [quality] keys and APPLIANCE_QUALITY_* variables then
-    override single thresholds.
+    override single thresholds. The settings an administrator saved in the data folder
+    (appliance.site_settings: camera kind, quality profile) override the file, not the environment.
 
     Raises:
         ConfigError: unreadable file, unknown key or profile, or a value of the wrong type.
     """
+    from appliance.site_settings import read_settings  # here: it reads TOML through this package's errors
+
     env = os.environ if env is None else env
     config = Config()
     values = _read_toml(Path(path)) if path is not None else {}
+    site = read_settings(Path(str(env.get(f"{ENV_PREFIX}DATA_DIR") or values.get("data_dir") or config.data_dir)))
     quality = values.get("quality")
-    profile = env.get(f"{ENV_PREFIX}QUALITY_PROFILE") or (
+    profile = env.get(f"{ENV_PREFIX}QUALITY_PROFILE") or site.quality_profile or (
         quality.get("profile") if isinstance(quality, Mapping) else None) or config.quality.profile
     config.quality = quality_profile(str(profile))
     _apply_mapping(config, values, where=str(path))
+    config.quality.profile = str(profile)
+    if site.camera_kind is not None:
+        config.camera.kind = site.camera_kind
     _apply_env(config, env)
     _check_ranges(config)
     return config

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from enum import Enum
+from typing import Any
 
 
 class Eye(str, Enum):
@@ -19,6 +21,23 @@ class Field(str, Enum):
     MACULA = "macula"
     DISC = "disc"
     UNKNOWN = "unknown"
+
+
+class Sex(str, Enum):
+    """Administrative sex as the clinic records it (optional on an exam)."""
+
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class ExamState(str, Enum):
+    """Where an exam is in its life: photos being taken, a stored result, or stopped without one."""
+
+    OPEN = "open"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
 
 
 class Outcome(str, Enum):
@@ -42,6 +61,24 @@ NOT_VALIDATED_NOTICE = (
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Who is screened: the clinic's identifier, and the date of birth and sex when given."""
+
+    patient_id: str
+    birth_date: date | None = None
+    sex: Sex = Sex.UNKNOWN
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """The quality gate's camera profile and every threshold it judged with: recorded on each exam."""
+
+    profile: str
+    max_attempts: int
+    thresholds: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -181,23 +218,116 @@ class Result:
 
 
 @dataclass(frozen=True)
-class ScreenedImage:
-    """One capture after the gate and (when gradable) the model."""
-
-    capture: Capture
-    quality: QualityReport
-    prediction: Prediction | None
-    sha256: str = ""
-
-
-@dataclass(frozen=True)
 class Exam:
-    """A screening exam of one person: both eyes, one or two images each."""
+    """A finished screening exam of one person: both eyes, one or two images each, its result,
+    the model and the gate settings that made it. `created_at` is when the result was made;
+    `opened_at` when the exam was opened (the same for a one-shot exam)."""
 
     exam_id: str
-    patient_id: str
+    patient: Patient
     images: tuple[ScreenedImage, ...]
     result: Result
     model: ModelInfo
+    gate: GateSettings | None = None
     created_at: datetime = dataclasses.field(default_factory=utc_now)
+    opened_at: datetime | None = None
     operator: str = ""
+
+    @property
+    def patient_id(self) -> str:
+        return self.patient.patient_id
+
+
+@dataclass(frozen=True)
+class SessionPhoto:
+    """One photo taken during an exam, judged by the gate at once; its bytes are in the store.
+
+    `photo_id` numbers the exam's photos from 1 in the order taken. `field` is the field the source
+    declared, `detected_field` the one the gate found. `looks_like` is the eye the gate thinks the
+    photo shows (None when it cannot tell); `eye_confirmed` is False while a left/right doubt waits
+    for the technician. `replaced` is True once a retake took its place (kept for the record and
+    for counting failed attempts).
+    """
+
+    photo_id: int
+    eye: Eye
+    sha256: str
+    quality: QualityReport
+    source: str = ""
+    field: Field = Field.UNKNOWN
+    device: str = ""
+    captured_at: datetime = dataclasses.field(default_factory=utc_now)
+    detected_field: Field = Field.UNKNOWN
+    looks_like: Eye | None = None
+    eye_confirmed: bool = True
+    replaced: bool = False
+
+    @property
+    def eye_doubt(self) -> bool:
+        """The gate thinks this photo shows the other eye, and nobody has confirmed it yet."""
+        return not self.eye_confirmed
+
+
+@dataclass(frozen=True)
+class ScreenedImage:
+    """One photo of a finished exam: the photo and, when it was gradable, the model's prediction."""
+
+    photo: SessionPhoto
+    prediction: Prediction | None
+
+    @property
+    def eye(self) -> Eye:
+        return self.photo.eye
+
+    @property
+    def quality(self) -> QualityReport:
+        return self.photo.quality
+
+    @property
+    def sha256(self) -> str:
+        return self.photo.sha256
+
+
+@dataclass(frozen=True)
+class ExamSession:
+    """An exam while (or after) photos are taken: durable from the moment it is opened.
+
+    `photos` holds every photo in the order taken, retaken ones included (marked `replaced`).
+    `closed_at` / `closed_by` / `close_reason` are set when it is finished or cancelled.
+    """
+
+    exam_id: str
+    patient: Patient
+    operator: str
+    opened_at: datetime
+    state: ExamState = ExamState.OPEN
+    photos: tuple[SessionPhoto, ...] = ()
+    closed_at: datetime | None = None
+    closed_by: str = ""
+    close_reason: str = ""
+
+    @property
+    def patient_id(self) -> str:
+        return self.patient.patient_id
+
+    def current(self, eye: Eye | None = None) -> tuple[SessionPhoto, ...]:
+        """The photos in use (not replaced), of one eye or of both."""
+        return tuple(p for p in self.photos if not p.replaced and (eye is None or p.eye is eye))
+
+    def attempts(self, eye: Eye) -> tuple[SessionPhoto, ...]:
+        """Every photo of one eye, retaken ones included, oldest first."""
+        return tuple(p for p in self.photos if p.eye is eye)
+
+
+@dataclass(frozen=True)
+class WorklistEntry:
+    """One line of the worklist: an exam open, finished or cancelled, without its photos."""
+
+    exam_id: str
+    patient: Patient
+    operator: str
+    opened_at: datetime
+    state: ExamState
+    photos: int
+    outcome: Outcome | None = None
+    closed_at: datetime | None = None

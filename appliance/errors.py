@@ -108,6 +108,20 @@ class CameraError(ApplianceError):
     http_status = 503
 
 
+class ExamStateError(ApplianceError):
+    """The exam is not in a state that allows this (a photo added to a finished exam, a second finish)."""
+
+    reason_code = "exam_not_open"
+    http_status = 409
+
+
+class EyeSideDoubtError(ExamInputError):
+    """A photo looks like the other eye, or the same photo was given for both eyes: confirm or retake."""
+
+    reason_code = "eye_side_doubt"
+    http_status = 409
+
+
 class UserInputError(ApplianceError):
     """A user id, display name, role or PIN that the appliance does not accept."""
 

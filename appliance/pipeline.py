@@ -1,109 +1,213 @@
-"""One screening exam, start to finish: the only place that knows the order of the steps.
+"""The exam as a session, start to finish: the only place that knows the order of the steps.
 
-validate the exam → decode every image → quality gate → preprocess + model on gradable images
-→ exam decision at the operating point in force (the model's locked threshold, or the site's adopted
-one, read from the store for every exam) → durable store. Nothing is stored unless every image could be decoded, and the
-exam is durable before the caller can show its result.
+open_exam(patient, operator) → add_capture(exam, capture) for each photo: decode → quality gate at once →
+the photo stored with its verdict (durable), the retake sentence or, after `[quality] max_attempts` failed
+photos of an eye, dilation/referral advice; a retake replaces a photo → finish(exam): the model on the
+gradable photos → decision at the operating point in force (the model's locked threshold, or the site's
+adopted one, read for every exam) → the result stored durably before anyone can see it.
+
+`screen()` is the one-shot form for integrations and the CLI: the same session opened, filled and
+finished in one call, with nothing stored unless every photo could be decoded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass
 
 from appliance.config import Config
 from appliance.decision import decide
-from appliance.domain import Capture, Exam, Eye, ImageFinding, Prediction, QualityReport, ScreenedImage
-from appliance.errors import ExamInputError, ImageError
+from appliance.domain import (
+    Capture,
+    Exam,
+    ExamSession,
+    ExamState,
+    Eye,
+    GateSettings,
+    ImageFinding,
+    Patient,
+    Prediction,
+    ScreenedImage,
+    SessionPhoto,
+    utc_now,
+)
+from appliance.errors import ExamInputError, ExamStateError, EyeSideDoubtError, ImageError
 from appliance.imaging import decode_image
-from appliance.inference.manifest import ModelManifest
-from appliance.inference.preprocess import preprocess
-from appliance.inference.runner import Runner
+from appliance.inference.model import Model
 from appliance.operating_point import effective_operating_point
-from appliance.quality import assess
+from appliance.quality import RetakeGuidance, assess, eye_from_metrics, field_from_metrics, retake_guidance
 from appliance.store import ExamStore
 
 MAX_IMAGES_PER_EYE = 2
 MAX_PATIENT_ID_LENGTH = 64
+#: Photos one exam may hold, retakes included: far more than any real exam takes.
+MAX_PHOTOS = 40
+
+
+@dataclass(frozen=True)
+class CaptureVerdict:
+    """What the technician sees at once after a photo: the photo with its gate verdict, the advice for
+    that eye (retake sentence, or dilate/refer once escalated), and a left/right warning ("" if none)."""
+
+    photo: SessionPhoto
+    guidance: RetakeGuidance
+    eye_warning: str
+    session: ExamSession
 
 
 @dataclass
 class ScreeningPipeline:
     config: Config
-    manifest: ModelManifest
-    runner: Runner
+    model: Model
     store: ExamStore
-    _infer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def screen(self, patient_id: str, captures: Sequence[Capture], *, operator: str) -> Exam:
-        """Screen one exam and store it durably.
+    def open_exam(self, patient: Patient, *, operator: str) -> ExamSession:
+        """Open an exam for a patient, durable on return.
 
         Raises:
-            ExamInputError: no patient id, a missing eye, or too many images for an eye.
-            ImageError: an image cannot be decoded or is of an unsupported kind (nothing stored).
-            ModelError: the model failed; StorageError: the exam could not be saved.
+            ExamInputError: no or bad patient id, a birth date in the future. StorageError.
         """
+        patient = dataclasses.replace(patient, patient_id=clean_patient_id(patient.patient_id))
+        if patient.birth_date is not None and patient.birth_date > utc_now().date():
+            raise ExamInputError("The date of birth is in the future: check it.", reason_code="birth_date_invalid")
+        session = ExamSession(exam_id=new_exam_id(), patient=patient, operator=operator, opened_at=utc_now())
+        self.store.open_session(session, actor=operator)
+        return session
+
+    def add_capture(self, exam_id: str, capture: Capture, *, actor: str, replaces: int | None = None) -> CaptureVerdict:
+        """Gate one photo at once and store it with its verdict (durable on return).
+
+        A retake replaces `replaces` (a photo of the same eye still in use) or, when not given, the eye's
+        newest failed photo. An eye holds at most two photos in use.
+
+        Raises:
+            ImageError: the photo cannot be decoded or is of an unsupported kind (nothing stored).
+            ExamInputError: too many photos of the eye, a bad `replaces`, or the same photo as the other
+            eye's (EyeSideDoubtError; nothing stored). ExamStateError / ExamNotFoundError. StorageError.
+        """
+        session = self.store.get_session(exam_id)
+        if session.state is not ExamState.OPEN:
+            raise ExamStateError(f"This exam is already {session.state.value}: start a new exam.")
+        sha256 = hashlib.sha256(capture.image).hexdigest()
         try:
-            patient_id = validate_exam(patient_id, captures)
-            images = [decode_image(c.image, self.config.limits) for c in captures]
+            if len(session.photos) >= MAX_PHOTOS:
+                raise ExamInputError(f"This exam already has {MAX_PHOTOS} photos: finish or cancel it.",
+                                     reason_code="too_many_photos")
+            replaced = _photo_to_replace(session, capture.eye, replaces)
+            _refuse_same_photo_for_both_eyes(session, capture.eye, sha256)
+            image = decode_image(capture.image, self.config.limits)
+        except (ExamInputError, ImageError) as exc:
+            self.store.record_audit("photo_rejected", actor=actor, exam_id=exam_id, detail={
+                "eye": capture.eye.value, "reason_code": exc.reason_code})
+            raise
+        report = assess(image, self.config.quality)
+        looks_like = eye_from_metrics(report.metrics) if report.passed else None
+        photo = SessionPhoto(
+            photo_id=1 + max((p.photo_id for p in session.photos), default=0), eye=capture.eye, sha256=sha256,
+            quality=report, source=capture.source, field=capture.field, device=capture.device,
+            captured_at=capture.captured_at, detected_field=field_from_metrics(report.metrics),
+            looks_like=looks_like, eye_confirmed=looks_like is None or looks_like is capture.eye,
+        )
+        self.store.add_photo(exam_id, photo, capture.image, replaces=replaced, actor=actor)
+        session = self.store.get_session(exam_id)
+        guidance = retake_guidance([p.quality for p in session.attempts(capture.eye)], self.config.quality.max_attempts)
+        return CaptureVerdict(photo=photo, guidance=guidance, eye_warning=eye_warning(photo), session=session)
+
+    def confirm_eye(self, exam_id: str, photo_id: int, *, actor: str) -> ExamSession:
+        """The technician confirms the declared eye of a photo the gate doubted (audited).
+
+        Raises:
+            ExamInputError: no such photo in use. ExamStateError / ExamNotFoundError. StorageError.
+        """
+        session = self.store.get_session(exam_id)
+        if not any(p.photo_id == photo_id for p in session.current()):
+            raise ExamInputError("There is no such photo in this exam to confirm.", reason_code="photo_not_found")
+        self.store.confirm_eye(exam_id, photo_id, actor=actor)
+        return self.store.get_session(exam_id)
+
+    def cancel(self, exam_id: str, *, actor: str, reason: str) -> ExamSession:
+        """Stop an open exam without a result (audited with its reason). Raises ExamStateError, StorageError."""
+        self.store.cancel_session(exam_id, actor=actor, reason=reason.strip()[:200] or "cancelled")
+        return self.store.get_session(exam_id)
+
+    def finish(self, exam_id: str, *, actor: str) -> Exam:
+        """Score the gradable photos in use, decide, and store the result durably before returning it.
+
+        Raises:
+            ExamInputError: an eye without any photo; EyeSideDoubtError: a left/right doubt not yet confirmed.
+            ExamStateError / ExamNotFoundError. ModelError: the model failed. StorageError.
+        """
+        session = self.store.get_session(exam_id)
+        if session.state is not ExamState.OPEN:
+            raise ExamStateError(f"This exam is already {session.state.value}: start a new exam.")
+        photos = session.current()
+        check_complete(photos)
+        gradable = [p for p in photos if p.quality.passed]
+        scores = self.model.score([decode_image(self.store.image_bytes(p.sha256), self.config.limits)
+                                   for p in gradable])
+        by_id = dict(zip((p.photo_id for p in gradable), scores, strict=True))
+        model = self.model.info
+        images = tuple(ScreenedImage(photo=p, prediction=None if p.photo_id not in by_id
+                                     else Prediction(score=by_id[p.photo_id], model=model)) for p in photos)
+        findings = [ImageFinding(eye=i.eye, gradable=i.quality.passed,
+                                 score=None if i.prediction is None else i.prediction.score) for i in images]
+        quality = self.config.quality
+        exam = Exam(
+            exam_id=exam_id, patient=session.patient, images=images,
+            # Read per exam: an operating point adopted or reverted while the box runs applies at once.
+            result=decide(findings, effective_operating_point(self.store.site_operating_point(), self.model.manifest)),
+            model=model,
+            gate=GateSettings(profile=quality.profile, max_attempts=quality.max_attempts,
+                              thresholds=dataclasses.asdict(quality)),
+            opened_at=session.opened_at, operator=session.operator,
+        )
+        self.store.finish_exam(exam, actor=actor)
+        return exam
+
+    def screen(self, patient: Patient | str, captures: Sequence[Capture], *, operator: str,
+               confirm_eyes: bool = False) -> Exam:
+        """The one-shot exam: open, add every photo, finish. Nothing is stored unless every photo decodes
+        and the exam has both eyes; a left/right doubt cancels the exam (audited) and raises
+        EyeSideDoubtError unless `confirm_eyes` says the caller vouches for the eye labels (audited).
+
+        Raises:
+            ExamInputError, ImageError (nothing stored), EyeSideDoubtError, ModelError, StorageError.
+        """
+        if isinstance(patient, str):
+            patient = Patient(patient_id=patient)
+        try:
+            clean_patient_id(patient.patient_id)
+            check_shape(captures)
+            for capture in captures:
+                decode_image(capture.image, self.config.limits)
         except (ExamInputError, ImageError) as exc:
             self.store.record_audit("exam_rejected", actor=operator, detail={
                 "reason_code": exc.reason_code, "message": exc.message})
             raise
-        reports = [assess(image, self.config.quality) for image in images]
-        scores = self._scores(images, reports)
-        model = self.manifest.info(self.runner.name)
-        screened = tuple(
-            ScreenedImage(
-                capture=capture,
-                quality=report,
-                prediction=None if score is None else Prediction(score=score, model=model),
-                sha256=hashlib.sha256(capture.image).hexdigest(),
-            )
-            for capture, report, score in zip(captures, reports, scores, strict=True)
-        )
-        findings = [
-            ImageFinding(eye=s.capture.eye, gradable=s.quality.passed,
-                         score=None if s.prediction is None else s.prediction.score)
-            for s in screened
-        ]
-        exam = Exam(
-            exam_id=new_exam_id(),
-            patient_id=patient_id,
-            images=screened,
-            # Read per exam: an operating point adopted or reverted while the box runs applies at once.
-            result=decide(findings, effective_operating_point(self.store.site_operating_point(), self.manifest)),
-            model=model,
-            operator=operator,
-        )
-        self.store.save_exam(exam, actor=operator)
-        return exam
-
-    def _scores(self, images: Sequence[np.ndarray], reports: Sequence[QualityReport]) -> list[float | None]:
-        """The model's probability for each gradable image, None for the others."""
-        gradable = [i for i, report in enumerate(reports) if report.passed]
-        scores: list[float | None] = [None] * len(images)
-        if not gradable:
-            return scores
-        batch = np.stack([preprocess(images[i], self.manifest.input) for i in gradable])
-        with self._infer_lock:
-            probabilities = self.runner.infer(batch)
-        for i, p in zip(gradable, probabilities, strict=True):
-            scores[i] = float(p)
-        return scores
+        session = self.open_exam(patient, operator=operator)
+        for capture in captures:
+            verdict = self.add_capture(session.exam_id, capture, actor=operator)
+            if verdict.eye_warning:
+                if not confirm_eyes:
+                    self.cancel(session.exam_id, actor=operator, reason="left/right doubt in a one-shot exam")
+                    raise EyeSideDoubtError(verdict.eye_warning + " Nothing was screened.")
+                self.confirm_eye(session.exam_id, verdict.photo.photo_id, actor=operator)
+        return self.finish(session.exam_id, actor=operator)
 
 
-def validate_exam(patient_id: str, captures: Sequence[Capture]) -> str:
-    """Check the exam's shape before any work; returns the cleaned patient id.
+def eye_warning(photo: SessionPhoto) -> str:
+    """The left/right sentence for a photo the gate thinks shows the other eye ("" otherwise)."""
+    if photo.eye_confirmed or photo.looks_like is None:
+        return ""
+    return (f"This photo looks like a {photo.looks_like.value} eye (the optic disc is on that side), but it was "
+            f"taken as the {photo.eye.value} eye: confirm it is the {photo.eye.value} eye, or retake.")
 
-    Raises:
-        ExamInputError: with an operator sentence saying what is missing.
-    """
+
+def clean_patient_id(patient_id: str) -> str:
+    """The patient id without surrounding spaces. Raises ExamInputError: empty, too long, unprintable."""
     cleaned = patient_id.strip()
     if not cleaned:
         raise ExamInputError("Enter the patient's id before screening.", reason_code="patient_id_missing")
@@ -112,19 +216,59 @@ def validate_exam(patient_id: str, captures: Sequence[Capture]) -> str:
             f"The patient id must be at most {MAX_PATIENT_ID_LENGTH} printable characters.",
             reason_code="patient_id_invalid",
         )
-    for eye in Eye:
-        count = sum(1 for c in captures if c.eye is eye)
-        if count == 0:
-            raise ExamInputError(
-                f"No {eye.value}-eye image: photograph both eyes before screening.",
-                reason_code=f"{eye.value}_eye_missing",
-            )
-        if count > MAX_IMAGES_PER_EYE:
-            raise ExamInputError(
-                f"Too many {eye.value}-eye images ({count}): at most {MAX_IMAGES_PER_EYE} per eye.",
-                reason_code="too_many_images",
-            )
     return cleaned
+
+
+def check_shape(captures: Sequence[Capture]) -> None:
+    """A one-shot exam: both eyes, at most two photos each, no photo given for both eyes."""
+    for eye in Eye:
+        _check_eye_count(eye, sum(1 for c in captures if c.eye is eye))
+    right = {hashlib.sha256(c.image).hexdigest() for c in captures if c.eye is Eye.RIGHT}
+    if any(hashlib.sha256(c.image).hexdigest() in right for c in captures if c.eye is Eye.LEFT):
+        raise EyeSideDoubtError(SAME_PHOTO)
+
+
+def check_complete(photos: Sequence[SessionPhoto]) -> None:
+    """Before finishing: both eyes photographed, no left/right doubt waiting."""
+    for eye in Eye:
+        _check_eye_count(eye, sum(1 for p in photos if p.eye is eye))
+    doubtful = [p for p in photos if p.eye_doubt]
+    if doubtful:
+        raise EyeSideDoubtError(
+            f"Photo {doubtful[0].photo_id} may show the other eye: confirm the eye or retake it before finishing.")
+
+
+SAME_PHOTO = "The same photo was given for both eyes: photograph each eye separately."
+
+
+def _check_eye_count(eye: Eye, count: int) -> None:
+    if count == 0:
+        raise ExamInputError(f"No {eye.value}-eye image: photograph both eyes before screening.",
+                             reason_code=f"{eye.value}_eye_missing")
+    if count > MAX_IMAGES_PER_EYE:
+        raise ExamInputError(f"Too many {eye.value}-eye images ({count}): at most {MAX_IMAGES_PER_EYE} per eye.",
+                             reason_code="too_many_images")
+
+
+def _photo_to_replace(session: ExamSession, eye: Eye, replaces: int | None) -> int | None:
+    in_use = session.current(eye)
+    if replaces is not None:
+        if not any(p.photo_id == replaces for p in in_use):
+            raise ExamInputError(f"Photo {replaces} is not a {eye.value}-eye photo in use: nothing to retake.",
+                                 reason_code="photo_not_found")
+        return replaces
+    failed = [p for p in in_use if not p.quality.passed]
+    if failed:
+        return failed[-1].photo_id
+    if len(in_use) >= MAX_IMAGES_PER_EYE:
+        raise ExamInputError(f"The {eye.value} eye already has {MAX_IMAGES_PER_EYE} good photos: choose one to retake.",
+                             reason_code="too_many_images")
+    return None
+
+
+def _refuse_same_photo_for_both_eyes(session: ExamSession, eye: Eye, sha256: str) -> None:
+    if any(p.sha256 == sha256 for p in session.current() if p.eye is not eye):
+        raise EyeSideDoubtError(SAME_PHOTO)
 
 
 def new_exam_id() -> str:

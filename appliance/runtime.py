@@ -1,4 +1,4 @@
-"""Assemble a running appliance from its config: store, model, runner, camera, pipeline."""
+"""Assemble a running appliance from its config: store, model, camera, the exam pipeline and the services."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from types import TracebackType
 
 from appliance.config import Config
 from appliance.devices import Camera
-from appliance.devices.simulated import SimulatedCamera
-from appliance.errors import ConfigError
+from appliance.devices.registry import open_camera
 from appliance.inference.heatmap import HeatmapModel
-from appliance.inference.manifest import ModelManifest, load_manifest
+from appliance.inference.manifest import load_manifest
+from appliance.inference.model import Model
 from appliance.inference.registry import select_runner
-from appliance.inference.runner import Runner
 from appliance.operating_point import effective_operating_point
 from appliance.pipeline import ScreeningPipeline
+from appliance.services import Administration, BoxStatus, ExamRecords, Screening
 from appliance.store import ExamStore
 
 log = logging.getLogger(__name__)
@@ -24,17 +24,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Appliance:
+    """A running box: its store, its model and camera, and the narrow services the kiosk is given."""
+
     config: Config
     store: ExamStore
-    manifest: ModelManifest
-    runner: Runner
+    model: Model
     camera: Camera
     pipeline: ScreeningPipeline
-    #: Class-activation heatmaps on request (None when the model ships no heatmap model).
-    heatmap: HeatmapModel | None = None
+    screening: Screening
+    exams: ExamRecords
+    status: BoxStatus
+    admin: Administration
 
     def close(self) -> None:
-        self.runner.deactivate()
+        self.model.close()
         self.store.close()
 
     def __enter__(self) -> Appliance:
@@ -81,15 +84,17 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
         log.warning("operating point: %s", point.description)
     else:
         log.info("operating point: %s", point.description)
-    camera = make_camera(config)
-    pipeline = ScreeningPipeline(config=config, manifest=manifest, runner=runner, store=store)
     heatmap = HeatmapModel(manifest, threads=config.model.intra_op_threads) if manifest.heatmap else None
-    return Appliance(config=config, store=store, manifest=manifest, runner=runner, camera=camera,
-                     pipeline=pipeline, heatmap=heatmap)
-
-
-def make_camera(config: Config) -> Camera:
-    if config.camera.kind == "simulated":
-        samples = Path(config.camera.samples_dir) if config.camera.samples_dir else None
-        return SimulatedCamera(samples)
-    raise ConfigError(f"Unknown camera kind '{config.camera.kind}' (known: simulated).")
+    model = Model(manifest=manifest, runner=runner, heatmap=heatmap)
+    try:
+        camera = open_camera(config.camera)
+    except BaseException:
+        model.close()
+        store.close()
+        raise
+    pipeline = ScreeningPipeline(config=config, model=model, store=store)
+    return Appliance(config=config, store=store, model=model, camera=camera, pipeline=pipeline,
+                     screening=Screening(pipeline=pipeline, camera=camera),
+                     exams=ExamRecords(store=store, model=model, limits=config.limits),
+                     status=BoxStatus(store=store, model=model, camera=camera),
+                     admin=Administration(config=config, store=store, model=model))

@@ -24,14 +24,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
                         help="left-eye photo (give once or twice)")
     screen.add_argument("--operator", default=os.environ.get("USER", "cli"), help="who runs the exam")
     screen.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    screen.add_argument("--confirm-eyes", action="store_true",
+                        help="screen even when a photo looks like the other eye (audited); without it such an "
+                             "exam is cancelled and nothing is screened")
     screen.set_defaults(handler=run)
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
     captures = [_read_capture(Eye.RIGHT, p) for p in args.right] + [_read_capture(Eye.LEFT, p) for p in args.left]
     with open_appliance(config, actor=args.operator) as box:
-        exam = box.pipeline.screen(args.patient_id, captures, operator=args.operator)
-        summary = exam_summary(exam, config.quality)
+        exam = box.pipeline.screen(args.patient_id, captures, operator=args.operator, confirm_eyes=args.confirm_eyes)
+        summary = exam_summary(exam)
         print(json.dumps(summary, indent=2) if args.json else format_exam(summary))
         box.store.record_audit("result_shown", actor=args.operator, exam_id=exam.exam_id,
                                detail={"outcome": exam.result.outcome.value, "via": "cli"})

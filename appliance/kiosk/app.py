@@ -1,4 +1,5 @@
-"""Flask app factory: the technician's page and the JSON API over one running Appliance."""
+"""Flask app factory: the technician's pages and the JSON API, over narrow services (screening, exams,
+status) and the sign-in layer; no model or camera code here."""
 
 from __future__ import annotations
 
@@ -8,29 +9,45 @@ from flask import Flask, jsonify, render_template
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from appliance.config import AuthConfig
 from appliance.domain import NOT_VALIDATED_NOTICE
 from appliance.errors import ApplianceError
-from appliance.kiosk.api import api
-from appliance.runtime import Appliance
+from appliance.kiosk.admin import admin_api
+from appliance.kiosk.auth_routes import auth
+from appliance.kiosk.context import KioskServices
+from appliance.kiosk.exams import exams_api
+from appliance.kiosk.reports import report_pages
+from appliance.kiosk.security import install_security
+from appliance.kiosk.status import status_pages
+from appliance.kiosk.worklist import worklist_api
 
 log = logging.getLogger(__name__)
 
 
-def create_app(box: Appliance) -> Flask:
-    """Build the kiosk for a running appliance (store open, model loaded)."""
+def create_app(kiosk: KioskServices, auth_config: AuthConfig, *, allowed_hosts: list[str],
+               max_upload_bytes: int) -> Flask:
+    """Build the kiosk over a running box's services."""
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep right eye before left, as the clinic reads
-    app.config["MAX_CONTENT_LENGTH"] = box.config.server.max_upload_bytes
-    app.extensions["appliance"] = box
-    app.register_blueprint(api, url_prefix="/api")
+    app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes
+    app.extensions["kiosk"] = kiosk
+    install_security(app, kiosk.accounts, auth_config, allowed_hosts)
+    app.register_blueprint(auth)
+    app.register_blueprint(status_pages)
+    app.register_blueprint(report_pages)
+    app.register_blueprint(exams_api, url_prefix="/api")
+    app.register_blueprint(worklist_api, url_prefix="/api")
+    app.register_blueprint(admin_api, url_prefix="/api")
 
     @app.get("/")
     def index() -> ResponseReturnValue:
-        return render_template("index.html", notice=NOT_VALIDATED_NOTICE, model=box.manifest.info(box.runner.name))
+        model = kiosk.status.model.info
+        return render_template("index.html", notice=NOT_VALIDATED_NOTICE, model=model)
 
     @app.errorhandler(ApplianceError)
     def appliance_error(exc: ApplianceError) -> ResponseReturnValue:
-        log.warning("%s: %s %s", exc.reason_code, exc.message, exc.detail)
+        # The detail may hold what a client sent: logged escaped, never raw (log forging).
+        log.warning("%s: %s %r", exc.reason_code, exc.message, exc.detail)
         return jsonify(exc.to_dict()), exc.http_status
 
     @app.errorhandler(HTTPException)
@@ -38,5 +55,12 @@ def create_app(box: Appliance) -> Flask:
         code = exc.code or 500
         return jsonify({"error": (exc.name or "error").lower().replace(" ", "_"),
                         "message": exc.description or exc.name}), code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> ResponseReturnValue:
+        log.exception("unexpected error")
+        return jsonify({"error": "internal_error",
+                        "message": "Something went wrong on the appliance. Nothing was lost; try again or call "
+                                   "support."}), 500
 
     return app

@@ -8,7 +8,17 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from appliance.domain import NOT_VALIDATED_NOTICE, Exam, OperatingPoint, QualityReport
+from appliance.domain import (
+    NOT_VALIDATED_NOTICE,
+    Exam,
+    Eye,
+    GateSettings,
+    OperatingPoint,
+    OperatingPointSource,
+    Outcome,
+    QualityReport,
+    Result,
+)
 
 
 def to_iso(moment: datetime) -> str:
@@ -74,6 +84,52 @@ def operating_point_dict(point: OperatingPoint) -> dict[str, Any]:
         "note": point.note,
         "description": point.description,
     }
+
+
+def operating_point_from_dict(data: Mapping[str, Any]) -> OperatingPoint:
+    adopted = data.get("adopted_at")
+    return OperatingPoint(
+        source=OperatingPointSource(data["source"]), threshold=float(data["threshold"]),
+        locked_threshold=float(data["locked_threshold"]),
+        adopted_at=None if adopted is None else from_iso(str(adopted)),
+        n_photos=data.get("n_photos"), n_referable=data.get("n_referable"), note=str(data.get("note", "")),
+    )
+
+
+def result_from_dict(data: Mapping[str, Any]) -> Result:
+    """The Result saved by `result_dict`. Results saved before operating points existed were all
+    decided at the model's locked threshold."""
+    threshold = float(data["threshold"])
+    recorded = data.get("operating_point")
+    point = (operating_point_from_dict(recorded) if isinstance(recorded, Mapping)
+             else OperatingPoint.locked(threshold))
+    scores = data.get("eye_scores", {})
+    return Result(
+        outcome=Outcome(data["outcome"]),
+        reasons=tuple(str(r) for r in data.get("reasons", ())),
+        eye_scores={eye: None if scores.get(eye.value) is None else float(scores[eye.value]) for eye in Eye},
+        threshold=threshold,
+        operating_point=point,
+    )
+
+
+def gate_dict(gate: GateSettings) -> dict[str, Any]:
+    return {"profile": gate.profile, "max_attempts": gate.max_attempts, "thresholds": dict(gate.thresholds)}
+
+
+def gate_from_dict(data: Mapping[str, Any]) -> GateSettings:
+    return GateSettings(profile=str(data["profile"]), max_attempts=int(data["max_attempts"]),
+                        thresholds=dict(data["thresholds"]))
+
+
+def quality_from_dict(data: Mapping[str, Any]) -> QualityReport:
+    metrics = data.get("metrics", {})
+    return QualityReport(
+        passed=bool(data["passed"]),
+        reason_codes=tuple(str(c) for c in data.get("reason_codes", ())),
+        operator_message=str(data.get("operator_message", "")),
+        metrics={k: float("nan") if v is None else float(v) for k, v in metrics.items()},
+    )
 
 
 def quality_dict(report: QualityReport) -> dict[str, Any]:

@@ -33,13 +33,15 @@ class StoredFile:
 
 
 def extension_for(data: bytes) -> str:
-    """File extension from the magic bytes: jpg, png, tif, or bin for anything else."""
+    """File extension from the magic bytes: jpg, png, tif, pdf, or bin for anything else."""
     if data.startswith(b"\xff\xd8\xff"):
         return "jpg"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
     if data.startswith((b"II*\x00", b"MM\x00*")):
         return "tif"
+    if data.startswith(b"%PDF-"):
+        return "pdf"
     return "bin"
 
 

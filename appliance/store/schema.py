@@ -1,12 +1,13 @@
 """The store's SQLite schema, versioned with `PRAGMA user_version`.
 
-`MIGRATIONS[n]` turns a version n-1 database into version n. Every statement is idempotent
-(`IF NOT EXISTS`) so a migration interrupted by a power cut can simply run again.
+`MIGRATIONS[n]` turns a version n-1 database into version n. A migration runs in one transaction
+with its `user_version` bump (SQLite's DDL is transactional), so one interrupted by a power cut left
+nothing behind and simply runs again; the CREATE statements are `IF NOT EXISTS` besides.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = (
     """
@@ -111,4 +112,103 @@ _V2 = (
     """,
 )
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1, 2: _V2}
+# Version 3: the exam as a session. An exam is opened before any photo is taken and is durable from
+# then on: `exam_sessions` holds every exam (open, finished or cancelled) and `session_photos` every
+# photo taken, retakes included. A finished exam's result stays in `exams` / `images` as before, now
+# with the patient's date of birth and sex, when it was opened and the gate settings it was judged
+# with. Exams finished before version 3 get a finished session row, so the worklist shows them.
+# `exam_reports` holds each finished exam's printable PDF report (the sync worker sends it on).
+# `users` are the people who sign in at the kiosk; `sign_ins` their server-side kiosk sessions.
+_V3 = (
+    """
+    CREATE TABLE IF NOT EXISTS exam_sessions (
+        exam_id      TEXT PRIMARY KEY,
+        patient_id   TEXT NOT NULL,
+        birth_date   TEXT,                       -- ISO-8601 date
+        sex          TEXT NOT NULL DEFAULT 'unknown' CHECK (sex IN ('female', 'male', 'other', 'unknown')),
+        operator     TEXT NOT NULL,
+        opened_at    TEXT NOT NULL,              -- ISO-8601 UTC
+        state        TEXT NOT NULL CHECK (state IN ('open', 'finished', 'cancelled')),
+        closed_at    TEXT,
+        closed_by    TEXT NOT NULL DEFAULT '',
+        close_reason TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS exam_sessions_opened_at ON exam_sessions (opened_at)",
+    "CREATE INDEX IF NOT EXISTS exam_sessions_patient_id ON exam_sessions (patient_id)",
+    """
+    CREATE TABLE IF NOT EXISTS session_photos (
+        exam_id        TEXT NOT NULL REFERENCES exam_sessions (exam_id),
+        photo_id       INTEGER NOT NULL,         -- from 1, in the order taken
+        eye            TEXT NOT NULL CHECK (eye IN ('right', 'left')),
+        field          TEXT NOT NULL,
+        source         TEXT NOT NULL,
+        device         TEXT NOT NULL,
+        captured_at    TEXT NOT NULL,
+        sha256         TEXT NOT NULL,
+        path           TEXT NOT NULL,
+        byte_size      INTEGER NOT NULL,
+        quality_passed INTEGER NOT NULL CHECK (quality_passed IN (0, 1)),
+        quality_json   TEXT NOT NULL,
+        detected_field TEXT NOT NULL,
+        looks_like     TEXT CHECK (looks_like IS NULL OR looks_like IN ('right', 'left')),
+        eye_confirmed  INTEGER NOT NULL CHECK (eye_confirmed IN (0, 1)),
+        replaced       INTEGER NOT NULL DEFAULT 0 CHECK (replaced IN (0, 1)),
+        PRIMARY KEY (exam_id, photo_id)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS session_photos_sha256 ON session_photos (sha256)",
+    "ALTER TABLE exams ADD COLUMN birth_date TEXT",
+    "ALTER TABLE exams ADD COLUMN sex TEXT NOT NULL DEFAULT 'unknown'",
+    "ALTER TABLE exams ADD COLUMN opened_at TEXT",
+    "ALTER TABLE exams ADD COLUMN gate_json TEXT",  # NULL for exams made before version 3
+    "ALTER TABLE images ADD COLUMN photo_id INTEGER",  # the session photo; NULL before version 3
+    "ALTER TABLE images ADD COLUMN detected_field TEXT NOT NULL DEFAULT 'unknown'",
+    "ALTER TABLE images ADD COLUMN looks_like TEXT",
+    "ALTER TABLE images ADD COLUMN eye_confirmed INTEGER NOT NULL DEFAULT 1",
+    """
+    INSERT OR IGNORE INTO exam_sessions (exam_id, patient_id, operator, opened_at, state, closed_at, closed_by)
+    SELECT exam_id, patient_id, operator, created_at, 'finished', created_at, operator FROM exams
+    """,
+    # ...and their images as the session's photos (numbered as `images.position + 1`, as read back), so
+    # the session and the worklist show an old exam's photos like any other's.
+    """
+    INSERT OR IGNORE INTO session_photos (exam_id, photo_id, eye, field, source, device, captured_at, sha256, path,
+        byte_size, quality_passed, quality_json, detected_field, looks_like, eye_confirmed, replaced)
+    SELECT exam_id, position + 1, eye, field, source, device, captured_at, sha256, path, byte_size, quality_passed,
+        quality_json, detected_field, looks_like, eye_confirmed, 0 FROM images
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS exam_reports (
+        exam_id    TEXT PRIMARY KEY REFERENCES exams (exam_id),
+        sha256     TEXT NOT NULL,
+        path       TEXT NOT NULL,                -- the PDF, relative to the data folder
+        byte_size  INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS users (
+        user_id         TEXT PRIMARY KEY,        -- what the technician types at sign-in
+        display_name    TEXT NOT NULL,
+        role            TEXT NOT NULL CHECK (role IN ('technician', 'admin')),
+        pin_hash        TEXT NOT NULL,           -- argon2id, PHC string
+        created_at      TEXT NOT NULL,
+        disabled        INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until    TEXT                     -- ISO-8601 UTC; sign-in refused until then
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS sign_ins (
+        token_sha256 TEXT PRIMARY KEY,           -- the cookie's token is never stored, only its hash
+        user_id      TEXT NOT NULL REFERENCES users (user_id),
+        started_at   TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        ended_at     TEXT,
+        end_reason   TEXT NOT NULL DEFAULT ''    -- signed_out, idle_timeout, replaced
+    )
+    """,
+)
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1, 2: _V2, 3: _V3}

@@ -7,18 +7,20 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from appliance.domain import Exam, SiteOperatingPoint, utc_now
-from appliance.errors import ExamNotFoundError, StorageError
-from appliance.store import audit, exams, operating_points, outbox
+from appliance.domain import Exam, ExamSession, ExamState, SessionPhoto, SiteOperatingPoint, WorklistEntry, utc_now
+from appliance.errors import ExamNotFoundError, ExamStateError, StorageError
+from appliance.store import audit, exams, operating_points, outbox, sessions
+from appliance.store.codec import to_iso
 from appliance.store.db import SchemaTooNewError, connect, transaction
-from appliance.store.files import IMAGES_DIR, CorruptFileError, ImageFiles, StoredFile, ensure_dir
-from appliance.store.records import AuditEntry, ExamRecord, OutboxEntry
+from appliance.store.files import IMAGES_DIR, CorruptFileError, ImageFiles, ensure_dir
+from appliance.store.records import AuditEntry, OutboxEntry
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,13 @@ SAVE_FAILED = (
 )
 OPEN_FAILED = "The appliance could not open its exam store: storage is missing or failing. Call support."
 READ_FAILED = "The appliance could not read its exam store: storage is failing. Call support."
+PHOTO_FAILED = (
+    "The appliance could not save the photo: storage is full or failing. The exam's earlier photos are kept;"
+    " call support."
+)
 AUDIT_FAILED = "The appliance could not write its audit log: storage is full or failing. Call support."
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+T = TypeVar("T")
 
 
 class ExamStore:
@@ -89,70 +96,205 @@ class ExamStore:
         with self._lock, _reading():
             return {name: self._conn.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
 
-    def save_exam(self, exam: Exam, *, actor: str) -> None:
-        """Store the exam durably: images, exam row, image rows, one outbox row, one audit row.
-
-        Durable on return. Images are written (atomically, fsynced) before the single transaction
-        that writes every row; if that transaction fails no row of the exam exists.
+    def write(self, work: Callable[[sqlite3.Connection], T], *, failure: str = SAVE_FAILED) -> T:
+        """Run `work` in one write transaction under the store's lock, for the store's own modules
+        (`appliance.store.users`…): committed when it returns, rolled back when it raises.
 
         Raises:
-            StorageError: disk full, permissions, I/O error, or the exam id is already saved.
-            ValueError: empty actor, or an image's given sha256 does not match its bytes (a bug).
+            StorageError: a database error (`failure` is the operator's sentence); other exceptions of
+            `work` pass through after the rollback.
         """
-        if not actor:
-            raise ValueError("save_exam needs an actor")
-        _check_hashes(exam)
-        try:
-            stored = [self._files.write(image.capture.image) for image in exam.images]
-        except OSError as err:
-            raise StorageError(SAVE_FAILED, detail=f"writing images of {exam.exam_id}: {err}") from err
-        # If the transaction below fails, the image files just written stay behind as orphans. That
-        # is harmless only because names are content addresses: a retry or another exam with the
-        # same image reuses the file, and no row ever points at a wrong or partial file.
         with self._lock:
             try:
-                self._insert_exam(exam, stored, actor)
+                with transaction(self._conn) as conn:
+                    return work(conn)
+            except sqlite3.Error as err:
+                raise StorageError(failure, detail=str(err)) from err
+
+    def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` (reads only) under the store's lock. Raises StorageError on a database error."""
+        with self._lock, _reading():
+            return work(self._conn)
+
+    def open_session(self, session: ExamSession, *, actor: str) -> None:
+        """Store a newly opened exam (durable on return) and audit it ('exam_opened').
+
+        Raises:
+            StorageError: it could not be written, or the exam id is already used.
+        """
+        def work(conn: sqlite3.Connection) -> None:
+            sessions.insert_session(conn, session)
+            audit.append(conn, at=session.opened_at, actor=actor, action="exam_opened", exam_id=session.exam_id,
+                         detail={"photos": 0})
+
+        self._write_exam(session.exam_id, work)
+
+    def add_photo(self, exam_id: str, photo: SessionPhoto, image: bytes, *, replaces: int | None,
+                  actor: str) -> None:
+        """Store one photo of an open exam, durable on return: its file first, then in one transaction its
+        row, the retaken photo marked replaced, and an audit row ('photo_taken').
+
+        Raises:
+            ExamStateError: the exam is not open. ExamNotFoundError: no such exam.
+            StorageError: disk full, permissions, I/O error.
+        """
+        if photo.sha256 != hashlib.sha256(image).hexdigest():
+            raise ValueError(f"photo {photo.photo_id} of exam {exam_id}: sha256 does not match its bytes")
+        try:
+            stored = self._files.write(image)
+        except OSError as err:
+            raise StorageError(PHOTO_FAILED, detail=f"writing a photo of {exam_id}: {err}") from err
+
+        def work(conn: sqlite3.Connection) -> None:
+            _require_open(conn, exam_id)
+            if replaces is not None:
+                sessions.mark_replaced(conn, exam_id, replaces)
+            sessions.insert_photo(conn, exam_id, photo, stored)
+            audit.append(conn, at=utc_now(), actor=actor, action="photo_taken", exam_id=exam_id, detail={
+                "photo_id": photo.photo_id, "eye": photo.eye.value, "passed": photo.quality.passed,
+                "reason_codes": list(photo.quality.reason_codes), "replaces": replaces, "sha256": photo.sha256,
+                "looks_like": None if photo.looks_like is None else photo.looks_like.value})
+
+        self._write_exam(exam_id, work, failure=PHOTO_FAILED)
+
+    def confirm_eye(self, exam_id: str, photo_id: int, *, actor: str) -> None:
+        """Record that the technician confirmed a photo's eye after a left/right warning ('eye_confirmed')."""
+        def work(conn: sqlite3.Connection) -> None:
+            _require_open(conn, exam_id)
+            sessions.confirm_eye(conn, exam_id, photo_id)
+            audit.append(conn, at=utc_now(), actor=actor, action="eye_confirmed", exam_id=exam_id,
+                         detail={"photo_id": photo_id})
+
+        self._write_exam(exam_id, work)
+
+    def cancel_session(self, exam_id: str, *, actor: str, reason: str) -> None:
+        """Close an open exam without a result ('exam_cancelled'); its photos stay stored.
+
+        Raises:
+            ExamStateError: the exam is not open. ExamNotFoundError: no such exam. StorageError.
+        """
+        def work(conn: sqlite3.Connection) -> None:
+            _require_open(conn, exam_id)
+            now = utc_now()
+            sessions.close(conn, exam_id, ExamState.CANCELLED, at=now, actor=actor, reason=reason)
+            audit.append(conn, at=now, actor=actor, action="exam_cancelled", exam_id=exam_id,
+                         detail={"reason": reason})
+
+        self._write_exam(exam_id, work)
+
+    def finish_exam(self, exam: Exam, *, actor: str) -> None:
+        """Store the exam's result durably, in one transaction: the session closed as finished, the exam
+        and image rows (pointing at the photos already stored), one outbox row, one audit row.
+        If the transaction fails no row of the result exists and the exam stays open.
+
+        Raises:
+            ExamStateError: the exam is not open (finished twice, cancelled). ExamNotFoundError.
+            StorageError: disk full, permissions, I/O error. ValueError: empty actor.
+        """
+        if not actor:
+            raise ValueError("finish_exam needs an actor")
+
+        def work(conn: sqlite3.Connection) -> None:
+            _require_open(conn, exam.exam_id)
+            now = utc_now()
+            sessions.close(conn, exam.exam_id, ExamState.FINISHED, at=now, actor=actor)
+            exams.insert_exam(conn, exam)
+            hashes = exams.insert_images(conn, exam)
+            payload = {"exam_id": exam.exam_id, "outcome": exam.result.outcome.value, "image_sha256": hashes}
+            outbox.enqueue(conn, exam_id=exam.exam_id, kind=outbox.EXAM_RESULT, payload=payload, at=now)
+            audit.append(conn, at=now, actor=actor, action="exam_created", exam_id=exam.exam_id, detail={
+                "outcome": exam.result.outcome.value, "images": len(hashes), "model_sha256": exam.model.sha256})
+
+        self._write_exam(exam.exam_id, work)
+
+    def _write_exam(self, exam_id: str, work: Callable[[sqlite3.Connection], None], *,
+                    failure: str = SAVE_FAILED) -> None:
+        with self._lock:
+            try:
+                with transaction(self._conn) as conn:
+                    work(conn)
             except sqlite3.IntegrityError as err:
-                if "exams.exam_id" in str(err):
+                if "exam_sessions.exam_id" in str(err) or "exams.exam_id" in str(err):
                     raise StorageError(
                         "The appliance could not save the exam: an exam with this id is already saved."
                         " Nothing new was saved; call support.",
                         reason_code="exam_duplicate", detail=str(err),
                     ) from err
-                raise StorageError(SAVE_FAILED, detail=f"{exam.exam_id}: {err}") from err
+                raise StorageError(failure, detail=f"{exam_id}: {err}") from err
             except sqlite3.Error as err:
-                raise StorageError(SAVE_FAILED, detail=f"{exam.exam_id}: {err}") from err
+                raise StorageError(failure, detail=f"{exam_id}: {err}") from err
 
-    def _insert_exam(self, exam: Exam, stored: list[StoredFile], actor: str) -> None:
-        now = utc_now()
-        with transaction(self._conn) as conn:
-            exams.insert_exam(conn, exam)
-            exams.insert_images(conn, exam, stored)
-            payload = {
-                "exam_id": exam.exam_id,
-                "outcome": exam.result.outcome.value,
-                "image_sha256": [s.sha256 for s in stored],
-            }
-            outbox.enqueue(conn, exam_id=exam.exam_id, kind=outbox.EXAM_RESULT, payload=payload, at=now)
-            detail = {"outcome": exam.result.outcome.value, "images": len(stored),
-                      "model_sha256": exam.model.sha256}
-            audit.append(conn, at=now, actor=actor, action="exam_created", exam_id=exam.exam_id,
-                         detail=detail)
+    def save_report(self, exam_id: str, pdf: bytes, *, actor: str) -> None:
+        """Store the finished exam's PDF report (written once; a second call keeps the first) and audit it.
 
-    def get_exam(self, exam_id: str) -> ExamRecord:
-        """The stored exam. Raises ExamNotFoundError; StorageError when the database cannot be read."""
+        Raises:
+            ExamNotFoundError: no finished exam with this id. StorageError.
+        """
+        try:
+            stored = self._files.write(pdf)
+        except OSError as err:
+            raise StorageError(SAVE_FAILED, detail=f"writing the report of {exam_id}: {err}") from err
+
+        def work(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM exams WHERE exam_id = ?", (exam_id,)).fetchone() is None:
+                raise ExamNotFoundError("This exam has no result on the appliance.", detail=exam_id)
+            now = utc_now()
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO exam_reports (exam_id, sha256, path, byte_size, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (exam_id, stored.sha256, stored.relative_path, stored.byte_size, to_iso(now))).rowcount
+            if inserted:
+                audit.append(conn, at=now, actor=actor, action="report_created", exam_id=exam_id,
+                             detail={"sha256": stored.sha256, "bytes": stored.byte_size})
+
+        self._write_exam(exam_id, work)
+
+    def report_pdf(self, exam_id: str) -> bytes | None:
+        """The stored PDF report of a finished exam, verified against its hash; None when none was stored.
+        Raises StorageError when the file is missing or damaged."""
         with self._lock, _reading():
-            record = exams.fetch_exam(self._conn, self.data_dir, exam_id)
-        if record is None:
-            raise ExamNotFoundError("This exam was not found on the appliance.", detail=exam_id)
-        return record
+            row = self._conn.execute("SELECT sha256, path FROM exam_reports WHERE exam_id = ?", (exam_id,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return self._files.read(row["path"], row["sha256"])
+        except (OSError, CorruptFileError) as err:
+            raise StorageError("A stored report is missing or damaged: call support.",
+                               reason_code="report_corrupt", detail=str(err)) from err
 
-    def list_exams(self, limit: int = 50) -> list[ExamRecord]:
-        """The `limit` (>= 1) newest exams, newest first. Raises ValueError, StorageError."""
+    def get_session(self, exam_id: str) -> ExamSession:
+        """The exam as a session (open, finished or cancelled), every photo with it.
+        Raises ExamNotFoundError; StorageError when the database cannot be read."""
+        with self._lock, _reading():
+            session = sessions.fetch(self._conn, exam_id)
+        if session is None:
+            raise ExamNotFoundError("This exam was not found on the appliance.", detail=exam_id)
+        return session
+
+    def get_exam(self, exam_id: str) -> Exam:
+        """The finished exam with its result. Raises ExamNotFoundError (also for an exam still open or
+        cancelled: it has no result); StorageError when the database cannot be read."""
+        with self._lock, _reading():
+            exam = exams.fetch_exam(self._conn, exam_id)
+        if exam is None:
+            raise ExamNotFoundError("This exam has no result on the appliance.", detail=exam_id)
+        return exam
+
+    def list_exams(self, limit: int = 50) -> list[Exam]:
+        """The `limit` (>= 1) newest finished exams, newest first. Raises ValueError, StorageError."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         with self._lock, _reading():
-            return exams.fetch_recent(self._conn, self.data_dir, limit)
+            return exams.fetch_recent(self._conn, limit)
+
+    def worklist(self, *, since: datetime | None = None, patient_id: str | None = None,
+                 states: tuple[ExamState, ...] = (), limit: int = 100) -> list[WorklistEntry]:
+        """Exams (open, finished, cancelled) newest first, opened since `since`, of one patient, in `states`
+        (all when empty). Raises ValueError (limit < 1), StorageError."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        with self._lock, _reading():
+            return sessions.worklist(self._conn, since=since, patient_id=patient_id, states=states, limit=limit)
 
     def record_audit(
         self,
@@ -245,7 +387,9 @@ class ExamStore:
         if not _SHA256.match(sha256):
             raise KeyError(sha256)
         with self._lock, _reading():
-            row = self._conn.execute("SELECT path FROM images WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
+            row = self._conn.execute(
+                "SELECT path FROM session_photos WHERE sha256 = ? UNION ALL SELECT path FROM images WHERE sha256 = ?"
+                " LIMIT 1", (sha256, sha256)).fetchone()
         if row is None:
             raise KeyError(sha256)
         try:
@@ -266,7 +410,10 @@ def _reading() -> Iterator[None]:
         raise StorageError(READ_FAILED, detail=str(err)) from err
 
 
-def _check_hashes(exam: Exam) -> None:
-    for position, image in enumerate(exam.images):
-        if image.sha256 and image.sha256 != hashlib.sha256(image.capture.image).hexdigest():
-            raise ValueError(f"image {position} of exam {exam.exam_id}: sha256 does not match its bytes")
+def _require_open(conn: sqlite3.Connection, exam_id: str) -> None:
+    """Inside a transaction: the exam exists and is open, or a typed error the operator can act on."""
+    row = conn.execute("SELECT state FROM exam_sessions WHERE exam_id = ?", (exam_id,)).fetchone()
+    if row is None:
+        raise ExamNotFoundError("This exam was not found on the appliance.", detail=exam_id)
+    if row["state"] != ExamState.OPEN.value:
+        raise ExamStateError(f"This exam is already {row['state']}: start a new exam.", detail=exam_id)

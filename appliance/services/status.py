@@ -1,0 +1,78 @@
+"""The box's health, for the status page and `GET /healthz` (no sign-in, so no patient data here).
+
+`ok` is honest: false when any check fails (model not loaded, camera not answering, store not writable,
+disk nearly full).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+from appliance import __version__
+from appliance.devices import Camera
+from appliance.domain import ExamState
+from appliance.errors import StorageError
+from appliance.inference.model import Model
+from appliance.operating_point import status as operating_point_status
+from appliance.store import ExamStore
+from appliance.store.files import atomic_write
+
+#: Below this many free bytes in the data folder the box is not ok: a few exams' photos at most.
+MIN_FREE_BYTES = 200 * 1024 * 1024
+PROBE_NAME = ".health-probe"
+
+
+@dataclass
+class BoxStatus:
+    store: ExamStore
+    model: Model
+    camera: Camera
+    min_free_bytes: int = MIN_FREE_BYTES
+
+    def health(self) -> dict[str, Any]:
+        """Every check with its own `ok`, and the box's `ok` (all of them)."""
+        info = self.model.info
+        checks: dict[str, dict[str, Any]] = {
+            "model": {"ok": self.model.is_ready, "name": info.name, "version": info.version, "sha256": info.sha256,
+                      "runner": info.runner},
+            "camera": self._camera(),
+            "store": self._store(),
+            "disk": self._disk(),
+        }
+        try:
+            point = operating_point_status(self.store.site_operating_point(), self.model.manifest)
+        except StorageError:
+            point = None
+        return {
+            "ok": all(check["ok"] for check in checks.values()),
+            "software_version": __version__,
+            **checks,
+            "operating_point": point,
+        }
+
+    def _camera(self) -> dict[str, Any]:
+        try:
+            connected = bool(self.camera.connected())
+        except Exception:  # a camera driver failing must not break the health check
+            connected = False
+        return {"ok": connected, "kind": self.camera.name, "connected": connected}
+
+    def _store(self) -> dict[str, Any]:
+        try:
+            atomic_write(self.store.data_dir / PROBE_NAME, b"ok")
+            self.store.write(lambda conn: conn.execute("SELECT 1").fetchone())
+            open_exams = len(self.store.worklist(states=(ExamState.OPEN,), limit=1000))
+        except (OSError, StorageError) as err:
+            return {"ok": False, "writable": False, "error": type(err).__name__}
+        return {"ok": True, "writable": True, "open_exams": open_exams}
+
+    def _disk(self) -> dict[str, Any]:
+        try:
+            usage = shutil.disk_usage(self.store.data_dir)
+        except OSError as err:
+            return {"ok": False, "error": os.strerror(err.errno or 0)}
+        return {"ok": usage.free >= self.min_free_bytes, "free_bytes": usage.free, "total_bytes": usage.total,
+                "min_free_bytes": self.min_free_bytes}
