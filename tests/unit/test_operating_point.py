@@ -119,7 +119,8 @@ def test_screening_records_and_shows_the_site_operating_point_until_reverted(
         box: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     config = str(box["config"])
     right, left = box["site"] / "img" / "p0.png", box["site"] / "img" / "p5.png"
-    screen = ["screen", "--config", config, "--right", str(right), "--left", str(left)]
+    # The synthetic photos all have their disc on one side: the operator vouches for the eye labels.
+    screen = ["screen", "--config", config, "--right", str(right), "--left", str(left), "--confirm-eyes"]
     assert main(["operating-point", "adopt", str(box["report"]), "--config", config]) == 0
     capsys.readouterr()
     threshold = json.loads(box["report"].read_text())["site_operating_point"]["threshold"]
@@ -131,8 +132,9 @@ def test_screening_records_and_shows_the_site_operating_point_until_reverted(
     today = datetime.now(timezone.utc).date().isoformat()
     assert point["description"].startswith(f"site operating point adopted on {today} from 8 photos")
     with ExamStore.open(box["data"]) as store:
-        recorded = store.get_exam(summary["exam_id"]).result["operating_point"]
-    assert recorded["source"] == "site" and recorded["threshold"] == threshold and recorded["n_photos"] == 8
+        recorded = store.get_exam(summary["exam_id"]).result.operating_point
+    assert recorded is not None and recorded.source is OperatingPointSource.SITE
+    assert recorded.threshold == threshold and recorded.n_photos == 8
 
     assert main(screen) == 0
     assert f"Operating point: site operating point adopted on {today} from 8 photos" in capsys.readouterr().out
@@ -192,7 +194,8 @@ def test_after_a_model_change_results_use_the_locked_threshold_and_say_why(
     updated.write_text(updated.read_text().replace(str(other / "var"), str(box["data"])))
     capsys.readouterr()
     right, left = box["site"] / "img" / "p0.png", box["site"] / "img" / "p5.png"
-    assert main(["screen", "--config", str(updated), "--right", str(right), "--left", str(left), "--json"]) == 0
+    assert main(["screen", "--config", str(updated), "--right", str(right), "--left", str(left), "--confirm-eyes",
+                 "--json"]) == 0
     point = json.loads(capsys.readouterr().out)["operating_point"]
     assert point["source"] == "locked" and point["threshold"] == 0.42
     assert "is not applied: it was adopted for model sha256" in point["note"]
@@ -202,13 +205,21 @@ def test_after_a_model_change_results_use_the_locked_threshold_and_say_why(
 
 
 def test_exams_stored_before_operating_points_show_the_locked_threshold() -> None:
-    from appliance.domain import ModelInfo, Outcome
-    from appliance.store import ExamRecord
-    from appliance.summary import record_summary
+    from appliance.domain import Exam as DomainExam
+    from appliance.domain import Eye, ModelInfo, Outcome, Patient, Result
+    from appliance.store.codec import result_from_dict
+    from appliance.summary import exam_summary
 
-    record = ExamRecord(exam_id="e", patient_id="p", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
-                        operator="t", outcome=Outcome.NO_REFER,
-                        result={"message": "m", "threshold": 0.0868, "reasons": [], "eye_scores": {}},
-                        model=ModelInfo("m", "1", "0" * 64, "onnxruntime"), images=())
-    point = record_summary(record)["operating_point"]
+    # A result stored before operating points were recorded reads back as decided at the locked threshold...
+    stored = result_from_dict({"outcome": "NO_REFER", "message": "m", "threshold": 0.0868, "reasons": [],
+                               "eye_scores": {}})
+    assert stored.operating_point is not None and stored.operating_point.source is OperatingPointSource.LOCKED
+    assert stored.operating_point.threshold == 0.0868
+    # ...and a Result without one is shown the same way.
+    result = Result(outcome=Outcome.NO_REFER, reasons=(), eye_scores={Eye.RIGHT: None, Eye.LEFT: None},
+                    threshold=0.0868)
+    exam = DomainExam(exam_id="e", patient=Patient("p"), images=(), result=result,
+                      model=ModelInfo("m", "1", "0" * 64, "onnxruntime"),
+                      created_at=datetime(2024, 1, 1, tzinfo=timezone.utc), operator="t")
+    point = exam_summary(exam)["operating_point"]
     assert point["source"] == "locked" and point["threshold"] == 0.0868

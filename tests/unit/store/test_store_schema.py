@@ -18,7 +18,7 @@ def test_connection_pragmas_are_set(store: ExamStore) -> None:
     assert pragmas["synchronous"] == 2  # FULL
     assert pragmas["foreign_keys"] == 1
     assert pragmas["busy_timeout"] >= 1000
-    assert pragmas["user_version"] == SCHEMA_VERSION == 2
+    assert pragmas["user_version"] == SCHEMA_VERSION == 3
 
 
 def test_wal_and_schema_version_persist_in_the_file(store: ExamStore) -> None:
@@ -30,7 +30,8 @@ def test_wal_and_schema_version_persist_in_the_file(store: ExamStore) -> None:
         triggers = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     finally:
         raw.close()
-    assert {"exams", "images", "audit", "outbox", "operating_points"} <= tables
+    assert {"exams", "images", "audit", "outbox", "operating_points", "exam_sessions", "session_photos",
+            "exam_reports", "users", "sign_ins"} <= tables
     assert triggers == {"audit_no_update", "audit_no_delete", "operating_points_no_update",
                         "operating_points_no_delete"}
 
@@ -75,6 +76,77 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> Non
     raw.commit()
     raw.close()
     with ExamStore.open(tmp_path) as store:
-        assert store.pragmas()["user_version"] == 2
+        assert store.pragmas()["user_version"] == SCHEMA_VERSION
+        assert store.worklist() == []
         assert [e.action for e in store.audit_entries()] == ["model_loaded"]
         assert store.site_operating_point() is None
+
+
+def test_a_version_2_store_with_an_exam_is_migrated_and_the_exam_reads_back(tmp_path: Path) -> None:
+    from store_fixtures import T0, build_exam, jpeg, save_exam
+
+    from appliance.domain import ExamState, Eye, OperatingPoint, Outcome, Patient, Sex
+    from appliance.store.files import ImageFiles
+    from appliance.store.schema import MIGRATIONS
+    from appliance.summary import exam_summary, worklist_dict
+
+    # An exam as firmware with schema version 2 saved it: no session, no patient details, no gate.
+    right, left = jpeg(901), jpeg(902)
+    files = ImageFiles(tmp_path)
+    stored = [files.write(right), files.write(left)]
+    created = "2024-05-01T09:30:00.000000+00:00"
+    raw = sqlite3.connect(tmp_path / "exams.sqlite3")
+    for version in (1, 2):
+        for statement in MIGRATIONS[version]:
+            raw.execute(statement)
+    result = ('{"eye_scores": {"left": 0.2, "right": 0.1}, "message": "m", "model_name": "dr-ref",'
+              ' "model_runner": "onnxruntime-cpu", "model_sha256": "' + "ab" * 32 + '", "model_version": "0.1.0",'
+              ' "not_validated": "n", "outcome": "NO_REFER", "reasons": ["right fine", "left fine"],'
+              ' "threshold": 0.5}')
+    raw.execute("INSERT INTO exams (exam_id, patient_id, created_at, operator, outcome, model_name, model_version,"
+                " model_sha256, model_runner, result_json) VALUES ('old-1', 'P-old', ?, 'tech-9', 'NO_REFER',"
+                " 'dr-ref', '0.1.0', ?, 'onnxruntime-cpu', ?)", (created, "ab" * 32, result))
+    quality = '{"metrics": {"focus": 120.0}, "operator_message": "", "passed": true, "reason_codes": []}'
+    for position, (eye, file, score) in enumerate(zip(("right", "left"), stored, (0.1, 0.2), strict=True)):
+        raw.execute("INSERT INTO images (exam_id, position, eye, field, source, device, captured_at, sha256, path,"
+                    " byte_size, quality_passed, quality_json, score) VALUES ('old-1', ?, ?, 'macula', 'file', 'cam',"
+                    " ?, ?, ?, ?, 1, ?, ?)",
+                    (position, eye, created, file.sha256, file.relative_path, file.byte_size, quality, score))
+    raw.execute("INSERT INTO outbox (exam_id, kind, payload_json, created_at, next_attempt_at) VALUES"
+                " ('old-1', 'exam_result', '{}', ?, ?)", (created, created))
+    raw.execute("INSERT INTO audit (at, actor, action, exam_id, detail_json) VALUES (?, 'tech-9', 'exam_created',"
+                " 'old-1', '{}')", (created,))
+    raw.execute("PRAGMA user_version = 2")
+    raw.commit()
+    raw.close()
+
+    with ExamStore.open(tmp_path) as store:
+        assert store.pragmas()["user_version"] == SCHEMA_VERSION
+        exam = store.get_exam("old-1")
+        assert exam.patient == Patient("P-old", birth_date=None, sex=Sex.UNKNOWN)
+        assert exam.created_at == T0 and exam.operator == "tech-9" and exam.gate is None
+        assert exam.result.outcome is Outcome.NO_REFER
+        assert exam.result.operating_point == OperatingPoint.locked(0.5)  # decided before operating points
+        assert [(i.eye, i.photo.photo_id, i.prediction and i.prediction.score) for i in exam.images] == [
+            (Eye.RIGHT, 1, 0.1), (Eye.LEFT, 2, 0.2)]
+        assert [store.image_bytes(i.sha256) for i in exam.images] == [right, left]
+        assert exam_summary(exam)["opened_at"] == T0.isoformat()
+
+        # The migration gave it a finished session, so the worklist shows it.
+        session = store.get_session("old-1")
+        assert session.state is ExamState.FINISHED and session.patient_id == "P-old"
+        assert [(p.photo_id, p.eye, p.sha256) for p in session.photos] == [
+            (i.photo.photo_id, i.eye, i.sha256) for i in exam.images]
+        assert [p.quality for p in session.photos] == [i.quality for i in exam.images]
+        assert session.opened_at == session.closed_at == T0 and session.closed_by == "tech-9"
+        [line] = store.worklist()
+        assert (line.exam_id, line.state, line.outcome, line.operator) == (
+            "old-1", ExamState.FINISHED, Outcome.NO_REFER, "tech-9")
+        assert worklist_dict(line)["photos"] == line.photos == 2
+        assert [e.action for e in store.audit_entries("old-1")] == ["exam_created"]
+        assert [m.exam_id for m in store.pending_outbox()] == ["old-1"]
+
+        # New exams are stored beside it as usual.
+        save_exam(store, build_exam("new-1", minutes=5), actor="tech-1")
+        assert [e.exam_id for e in store.worklist()] == ["new-1", "old-1"]
+        assert [e.exam_id for e in store.list_exams()] == ["new-1", "old-1"]
