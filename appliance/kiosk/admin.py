@@ -3,17 +3,25 @@ next start), and the model's thresholds, read-only."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, render_template
 from flask.typing import ResponseReturnValue
 
 from appliance.auth.accounts import Accounts
 from appliance.auth.roles import Role
+from appliance.domain import NOT_VALIDATED_NOTICE
 from appliance.kiosk.context import actor, json_body, services, text
 from appliance.kiosk.security import require_role
 from appliance.site_settings import SiteSettings
 from appliance.store.users import UserAccount
 
 admin_api = Blueprint("admin_api", __name__)
+admin_pages = Blueprint("admin_pages", __name__)
+
+
+@admin_pages.get("/admin")
+@require_role(Role.ADMIN)
+def admin_page() -> ResponseReturnValue:
+    return render_template("admin.html", notice=NOT_VALIDATED_NOTICE)
 
 
 def _accounts() -> Accounts:

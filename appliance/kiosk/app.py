@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from appliance.config import AuthConfig
 from appliance.domain import NOT_VALIDATED_NOTICE
 from appliance.errors import ApplianceError
-from appliance.kiosk.admin import admin_api
+from appliance.kiosk.admin import admin_api, admin_pages
 from appliance.kiosk.auth_routes import auth
 from appliance.kiosk.context import KioskServices
 from appliance.kiosk.exams import exams_api
@@ -38,6 +38,7 @@ def create_app(kiosk: KioskServices, auth_config: AuthConfig, *, allowed_hosts: 
     app.register_blueprint(exams_api, url_prefix="/api")
     app.register_blueprint(worklist_api, url_prefix="/api")
     app.register_blueprint(admin_api, url_prefix="/api")
+    app.register_blueprint(admin_pages)
 
     @app.get("/")
     def index() -> ResponseReturnValue:

@@ -1,0 +1,119 @@
+// The admin screen over /api/admin/...: users (add, disable, enable, unlock, new PIN), camera kind and
+// quality profile (applied at the next start), the model's locked threshold shown read-only.
+import { api, setCsrfToken } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+
+function say(text, kind = "info") {
+  const box = $("message");
+  box.textContent = text;
+  box.className = `message ${kind}`;
+  box.hidden = !text;
+}
+
+function button(label, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "secondary";
+  b.textContent = label;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  row.appendChild(td);
+  return td;
+}
+
+async function change(userId, what, body) {
+  try {
+    await api(`/api/admin/users/${encodeURIComponent(userId)}/${what}`, { method: "POST", body: body || {} });
+    say(`User ${userId}: ${what} done.`);
+    await loadUsers();
+  } catch (err) {
+    say(err.message, "error");
+  }
+}
+
+async function loadUsers() {
+  const { users } = await api("/api/admin/users");
+  const body = $("users-body");
+  body.replaceChildren();
+  for (const user of users) {
+    const row = document.createElement("tr");
+    cell(row, user.user_id);
+    cell(row, user.display_name);
+    cell(row, user.role);
+    cell(row, user.disabled ? "disabled" : user.locked_until ? "locked" : "active");
+    const actions = cell(row, "");
+    actions.className = "actions";
+    actions.appendChild(user.disabled ? button("Enable", () => change(user.user_id, "enable"))
+      : button("Disable", () => change(user.user_id, "disable")));
+    if (user.locked_until) actions.appendChild(button("Unlock", () => change(user.user_id, "unlock")));
+    actions.appendChild(button("New PIN", () => {
+      const pin = window.prompt(`New PIN for ${user.user_id} (4 to 12 digits)`);
+      if (pin) change(user.user_id, "pin", { pin });
+    }));
+    body.appendChild(row);
+  }
+}
+
+function fill(select, choices, current) {
+  select.replaceChildren(...choices.map((choice) => {
+    const option = document.createElement("option");
+    option.value = choice;
+    option.textContent = choice;
+    option.selected = choice === current;
+    return option;
+  }));
+}
+
+function showSettings(settings) {
+  fill($("camera-kind"), settings.camera.choices, settings.camera.saved || settings.camera.kind);
+  fill($("quality-profile"), settings.quality.choices, settings.quality.saved || settings.quality.profile);
+  $("settings-now").textContent = `In use now: camera ${settings.camera.kind}, quality profile ${settings.quality.profile}.`;
+  const facts = $("model-facts");
+  facts.replaceChildren();
+  const model = settings.model;
+  for (const [name, value] of [["Name", model.name], ["Version", model.version], ["sha256", model.sha256],
+    ["Runner", model.runner], ["Locked threshold", String(model.locked_threshold)]]) {
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    facts.append(dt, dd);
+  }
+}
+
+async function start() {
+  const session = await api("/api/session");
+  setCsrfToken(session.csrf_token);
+  await loadUsers();
+  showSettings(await api("/api/admin/settings"));
+  $("add-user").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    try {
+      await api("/api/admin/users", { method: "POST", body: Object.fromEntries(form.entries()) });
+      event.target.reset();
+      say("User added.");
+      await loadUsers();
+    } catch (err) {
+      say(err.message, "error");
+    }
+  });
+  $("settings").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      showSettings(await api("/api/admin/settings", { method: "POST", body: {
+        camera_kind: $("camera-kind").value, quality_profile: $("quality-profile").value } }));
+      say("Settings saved: they apply at the next start of the appliance.");
+    } catch (err) {
+      say(err.message, "error");
+    }
+  });
+}
+
+start().catch((err) => say(err.message, "error"));
