@@ -232,6 +232,8 @@ class Exam:
     created_at: datetime = dataclasses.field(default_factory=utc_now)
     opened_at: datetime | None = None
     operator: str = ""
+    #: Every photo taken during the exam, retaken ones included (for the retake and escalation advice).
+    attempts: tuple[SessionPhoto, ...] = ()
 
     @property
     def patient_id(self) -> str:

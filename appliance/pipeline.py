@@ -162,7 +162,7 @@ class ScreeningPipeline:
             model=model,
             gate=GateSettings(profile=quality.profile, max_attempts=quality.max_attempts,
                               thresholds=dataclasses.asdict(quality)),
-            opened_at=session.opened_at, operator=session.operator,
+            opened_at=session.opened_at, operator=session.operator, attempts=session.photos,
         )
         self.store.finish_exam(exam, actor=actor)
         return exam

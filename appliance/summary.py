@@ -112,10 +112,13 @@ def retake_advice(exam: Exam, max_attempts: int) -> dict[str, dict[str, Any]]:
     `max_attempts` failed photos). Eyes that have a gradable photo are absent."""
     advice: dict[str, dict[str, Any]] = {}
     for eye in Eye:
-        reports = [image.quality for image in exam.images if image.eye is eye]
-        if not reports or any(r.passed for r in reports):
+        if any(image.quality.passed for image in exam.images if image.eye is eye):
             continue
-        guidance = retake_guidance(reports, max_attempts)
+        # Every photo taken of the eye, retaken ones included, so that the advice escalates as it did live.
+        taken = [p.quality for p in exam.attempts if p.eye is eye] or [i.quality for i in exam.images if i.eye is eye]
+        if not taken:
+            continue
+        guidance = retake_guidance(taken, max_attempts)
         advice[eye.value] = {"message": guidance.message, "failed_attempts": guidance.failed_attempts,
                              "escalate": guidance.escalate}
     return advice

@@ -29,7 +29,7 @@ from appliance.store.codec import (
     result_from_dict,
     to_iso,
 )
-from appliance.store.sessions import photo_path
+from appliance.store.sessions import photo_path, photos
 
 
 def insert_exam(conn: sqlite3.Connection, exam: Exam) -> None:
@@ -100,6 +100,7 @@ def _exam(conn: sqlite3.Connection, row: sqlite3.Row) -> Exam:
         created_at=from_iso(row["created_at"]),
         opened_at=None if row["opened_at"] is None else from_iso(row["opened_at"]),
         operator=row["operator"],
+        attempts=photos(conn, row["exam_id"]),
     )
 
 

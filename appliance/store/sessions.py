@@ -67,14 +67,19 @@ def fetch(conn: sqlite3.Connection, exam_id: str) -> ExamSession | None:
     row = conn.execute("SELECT * FROM exam_sessions WHERE exam_id = ?", (exam_id,)).fetchone()
     if row is None:
         return None
-    photos = conn.execute("SELECT * FROM session_photos WHERE exam_id = ? ORDER BY photo_id", (exam_id,)).fetchall()
     return ExamSession(
         exam_id=row["exam_id"], patient=patient_from_row(row), operator=row["operator"],
         opened_at=from_iso(row["opened_at"]), state=ExamState(row["state"]),
-        photos=tuple(_photo(p) for p in photos),
+        photos=photos(conn, exam_id),
         closed_at=None if row["closed_at"] is None else from_iso(row["closed_at"]),
         closed_by=row["closed_by"], close_reason=row["close_reason"],
     )
+
+
+def photos(conn: sqlite3.Connection, exam_id: str) -> tuple[SessionPhoto, ...]:
+    """Every photo of the exam, retakes included, in the order taken."""
+    rows = conn.execute("SELECT * FROM session_photos WHERE exam_id = ? ORDER BY photo_id", (exam_id,)).fetchall()
+    return tuple(_photo(row) for row in rows)
 
 
 def worklist(conn: sqlite3.Connection, *, since: datetime | None, patient_id: str | None,

@@ -274,6 +274,17 @@ def test_repeated_dark_photos_escalate_to_dilation(config: Config, runner: Fixed
     assert summary["escalate"] and summary["advice"] == guidance.message and not summary["gradable"]
 
 
+def test_a_finished_exam_keeps_the_escalation_of_its_retaken_photos(pipeline: ScreeningPipeline,
+                                                                    store: ExamStore) -> None:
+    exam_id = opened(pipeline)
+    pipeline.add_capture(exam_id, shot(Eye.RIGHT, RIGHT), actor=TECH)
+    for data in (BLURRED_LEFT, BLURRED_LEFT_2, BLURRED_LEFT):
+        pipeline.add_capture(exam_id, shot(Eye.LEFT, data), actor=TECH)
+    pipeline.finish(exam_id, actor=TECH)
+    advice = exam_summary(store.get_exam(exam_id))["retake"]["left"]
+    assert advice["escalate"] and advice["failed_attempts"] == 3 and "refer" in advice["message"]
+
+
 def test_repeated_blurred_photos_escalate_to_referral(pipeline: ScreeningPipeline) -> None:
     exam_id = opened(pipeline)
     for data in (BLURRED_LEFT, BLURRED_LEFT_2, BLURRED_LEFT_3):
@@ -372,6 +383,9 @@ def test_finishing_with_one_eye_ungradable_follows_the_decision_rules(
     summary = exam_summary(exam)
     assert summary["eyes"]["right"]["photos_used"] == [good] and summary["eyes"]["left"]["photos_used"] == []
     assert summary["eyes"]["left"]["finding"] == "ungradable" and "left" in summary["retake"]
+    # The advice counts every photo taken of the eye, the retaken one included, as it did live.
+    assert summary["retake"]["left"]["failed_attempts"] == 2 and not summary["retake"]["left"]["escalate"]
+    assert [p.photo_id for p in exam.attempts] == [good, *failed]
 
     # Stored: the session is finished and the exam reads back the same.
     session = store.get_session(exam_id)
