@@ -153,8 +153,56 @@ class CameraConfig:
 
 @dataclass
 class SyncConfig:
+    """Sync with the clinic (appliance/sync): results to the PACS and the EHR, orders from the worklist.
+
+    Nothing is sent while no target is set. Credentials: a token file (bearer) wins over a user name with
+    `password_file` (or `password`, discouraged: it sits in the config file); they are never logged.
+    """
+
+    #: DICOMweb base URL of the PACS (STOW-RS goes to {dicomweb_url}/studies), e.g. http://pacs:8042/dicom-web.
     dicomweb_url: str = ""
+    #: FHIR R4 base URL of the EHR: each result is POSTed there as a transaction Bundle.
     fhir_url: str = ""
+    #: DIMSE C-STORE to the PACS as well (or instead): its host, port and called AE title.
+    dimse_host: str = ""
+    dimse_port: int = 104
+    dimse_ae_title: str = "ANY-SCP"
+    #: HTTP basic auth for DICOMweb and FHIR.
+    username: str = ""
+    password: str = field(default="", repr=False)
+    password_file: str = ""
+    #: Bearer token for DICOMweb and FHIR, read from this file (one line).
+    token_file: str = ""
+    #: CA bundle that signs the servers' TLS certificates ("" = the system's).
+    ca_file: str = ""
+    #: This box as DICOM names it (Station Name, calling AE title) and the worklist's scheduled station.
+    station_name: str = "DRSCREEN"
+    ae_title: str = "DRSCREEN"
+    #: The system of the FHIR business identifier given to each exam's report (and to the patient's id).
+    identifier_system: str = "urn:dr-screening-appliance"
+    #: Days the photos stay on the box after the archive confirmed them; 0 = never purge.
+    retention_days: int = 0
+    #: DICOM Modality Worklist (C-FIND) to offer the day's scheduled patients at the kiosk.
+    worklist_host: str = ""
+    worklist_port: int = 104
+    worklist_ae_title: str = "ANY-SCP"
+    #: Seconds between passes of the worker when nothing is due, and a send's network timeout.
+    interval_s: float = 30.0
+    timeout_s: float = 30.0
+    #: A claimed item is someone else's to send again after this many seconds (longer than any send).
+    lease_s: float = 300.0
+    #: Retries: jittered exponential backoff from backoff_initial_s up to backoff_max_s.
+    backoff_initial_s: float = 10.0
+    backoff_max_s: float = 3600.0
+
+    @property
+    def configured(self) -> bool:
+        """Whether any destination is set (the worker runs only then)."""
+        return bool(self.dicomweb_url or self.dimse_host or self.fhir_url)
+
+    @property
+    def worklist_configured(self) -> bool:
+        return bool(self.worklist_host)
 
 
 @dataclass
@@ -253,6 +301,16 @@ def _check_ranges(config: Config) -> None:
     for name in ("idle_timeout_s", "idle_warning_s", "max_failed_attempts", "lockout_s"):
         if getattr(auth, name) < 1:
             raise ConfigError(f"Configuration value [auth] {name} must be at least 1, not {getattr(auth, name)}.")
+    sync = config.sync
+    for name in ("interval_s", "timeout_s", "lease_s", "backoff_initial_s", "backoff_max_s"):
+        if getattr(sync, name) <= 0:
+            raise ConfigError(f"Configuration value [sync] {name} must be positive, not {getattr(sync, name)}.")
+    if sync.lease_s <= sync.timeout_s:
+        raise ConfigError(f"Configuration value [sync] lease_s ({sync.lease_s}) must be longer than timeout_s "
+                          f"({sync.timeout_s}): a send must end before its claim does.")
+    if sync.retention_days < 0:
+        raise ConfigError(f"Configuration value [sync] retention_days must be 0 (keep) or more, not "
+                          f"{sync.retention_days}.")
     if auth.idle_warning_s >= auth.idle_timeout_s:
         raise ConfigError(f"Configuration value [auth] idle_warning_s ({auth.idle_warning_s}) must be less than "
                           f"idle_timeout_s ({auth.idle_timeout_s}).")

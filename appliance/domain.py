@@ -73,6 +73,26 @@ class Patient:
 
 
 @dataclass(frozen=True)
+class ScheduledOrder:
+    """A screening the clinic scheduled for this box: one item of its DICOM Modality Worklist.
+
+    An exam opened from an order carries its Accession Number and Study Instance UID into everything it
+    sends, so the PACS and the EHR file the result under the order. `patient_name` is the DICOM person
+    name as the worklist gave it ("FAMILY^GIVEN"); `scheduled_start` is the step's local date and time
+    as given ("" when absent).
+    """
+
+    accession_number: str
+    study_instance_uid: str = ""
+    requested_procedure: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    birth_date: date | None = None
+    sex: Sex = Sex.UNKNOWN
+    scheduled_start: str = ""
+
+
+@dataclass(frozen=True)
 class GateSettings:
     """The quality gate's camera profile and every threshold it judged with: recorded on each exam."""
 
@@ -234,6 +254,8 @@ class Exam:
     operator: str = ""
     #: Every photo taken during the exam, retaken ones included (for the retake and escalation advice).
     attempts: tuple[SessionPhoto, ...] = ()
+    #: The worklist order the exam was opened from (None when the patient id was typed).
+    order: ScheduledOrder | None = None
 
     @property
     def patient_id(self) -> str:
@@ -307,6 +329,8 @@ class ExamSession:
     closed_at: datetime | None = None
     closed_by: str = ""
     close_reason: str = ""
+    #: The worklist order the exam was opened from (None when the patient id was typed).
+    order: ScheduledOrder | None = None
 
     @property
     def patient_id(self) -> str:
@@ -333,3 +357,6 @@ class WorklistEntry:
     photos: int
     outcome: Outcome | None = None
     closed_at: datetime | None = None
+    #: Where the finished exam's result is on its way to the clinic (appliance.store.outbox.summary_state:
+    #: "pending", "retrying", "parked", "sent"); None for an exam without a result.
+    sync_state: str | None = None

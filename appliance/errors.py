@@ -172,3 +172,17 @@ class HostNotAllowedError(ApplianceError):
 
     reason_code = "host_not_allowed"
     http_status = 400
+
+
+class SyncStateError(ApplianceError):
+    """A sync item that does not exist, or cannot be changed as asked (re-queue an item already sent)."""
+
+    reason_code = "sync_item_invalid"
+    http_status = 409
+
+
+class WorklistUnavailableError(ApplianceError):
+    """The clinic's worklist cannot be asked (not configured, offline, refused): the technician types the id."""
+
+    reason_code = "worklist_unavailable"
+    http_status = 503

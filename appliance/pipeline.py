@@ -30,6 +30,7 @@ from appliance.domain import (
     ImageFinding,
     Patient,
     Prediction,
+    ScheduledOrder,
     ScreenedImage,
     SessionPhoto,
     utc_now,
@@ -64,8 +65,9 @@ class ScreeningPipeline:
     model: Model
     store: ExamStore
 
-    def open_exam(self, patient: Patient, *, operator: str) -> ExamSession:
-        """Open an exam for a patient, durable on return.
+    def open_exam(self, patient: Patient, *, operator: str, order: ScheduledOrder | None = None) -> ExamSession:
+        """Open an exam for a patient, durable on return; `order` is the worklist order it was chosen from
+        (its Accession Number and Study Instance UID then go with everything the exam sends).
 
         Raises:
             ExamInputError: no or bad patient id, a birth date in the future. StorageError.
@@ -73,7 +75,8 @@ class ScreeningPipeline:
         patient = dataclasses.replace(patient, patient_id=clean_patient_id(patient.patient_id))
         if patient.birth_date is not None and patient.birth_date > utc_now().date():
             raise ExamInputError("The date of birth is in the future: check it.", reason_code="birth_date_invalid")
-        session = ExamSession(exam_id=new_exam_id(), patient=patient, operator=operator, opened_at=utc_now())
+        session = ExamSession(exam_id=new_exam_id(), patient=patient, operator=operator, opened_at=utc_now(),
+                              order=order)
         self.store.open_session(session, actor=operator)
         return session
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.devices import Camera
-from appliance.domain import Capture, Exam, ExamSession, Eye, Field, Patient
+from appliance.domain import Capture, Exam, ExamSession, Eye, Field, Patient, ScheduledOrder
 from appliance.pipeline import CaptureVerdict, ScreeningPipeline
 
 
@@ -18,8 +18,8 @@ class Screening:
     def camera_name(self) -> str:
         return self.camera.name
 
-    def open_exam(self, patient: Patient, *, operator: str) -> ExamSession:
-        return self.pipeline.open_exam(patient, operator=operator)
+    def open_exam(self, patient: Patient, *, operator: str, order: ScheduledOrder | None = None) -> ExamSession:
+        return self.pipeline.open_exam(patient, operator=operator, order=order)
 
     def take_photo(self, exam_id: str, eye: Eye, *, actor: str, field: Field = Field.UNKNOWN,
                    replaces: int | None = None, kind: str | None = None) -> CaptureVerdict:

@@ -29,7 +29,7 @@ from appliance.store.codec import (
     result_from_dict,
     to_iso,
 )
-from appliance.store.sessions import photo_path, photos
+from appliance.store.sessions import fetch_order, photo_path, photos
 
 
 def insert_exam(conn: sqlite3.Connection, exam: Exam) -> None:
@@ -89,10 +89,11 @@ def _exam(conn: sqlite3.Connection, row: sqlite3.Row) -> Exam:
     images = conn.execute("SELECT * FROM images WHERE exam_id = ? ORDER BY position", (row["exam_id"],)).fetchall()
     birth = row["birth_date"]
     gate = row["gate_json"]
+    patient = Patient(patient_id=row["patient_id"], birth_date=None if birth is None else date.fromisoformat(birth),
+                      sex=Sex(row["sex"]))
     return Exam(
         exam_id=row["exam_id"],
-        patient=Patient(patient_id=row["patient_id"],
-                        birth_date=None if birth is None else date.fromisoformat(birth), sex=Sex(row["sex"])),
+        patient=patient,
         images=tuple(_image(image, model) for image in images),
         result=result_from_dict(loads(row["result_json"])),
         model=model,
@@ -101,6 +102,7 @@ def _exam(conn: sqlite3.Connection, row: sqlite3.Row) -> Exam:
         opened_at=None if row["opened_at"] is None else from_iso(row["opened_at"]),
         operator=row["operator"],
         attempts=photos(conn, row["exam_id"]),
+        order=fetch_order(conn, row["exam_id"], patient),
     )
 
 

@@ -7,7 +7,7 @@ nothing behind and simply runs again; the CREATE statements are `IF NOT EXISTS` 
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = (
     """
@@ -211,4 +211,58 @@ _V3 = (
     """,
 )
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1, 2: _V2, 3: _V3}
+# Version 4: sync with the clinic. The outbox holds one item per destination ('dicom' for the PACS,
+# 'fhir' for the EHR) per finished exam, claimed by a sync worker with a lease (`lease_owner`,
+# `lease_until`: a worker that dies mid-send loses its claim when the lease ends, never the item) and
+# parked for a person when the receiver refuses it for good; a pending version-3 'exam_result' row
+# becomes one item per destination. `exam_uids` keeps each finished exam's DICOM UIDs, made once: they
+# are the receiver's idempotency keys. `exam_orders` is the worklist order an exam was opened from.
+# `photo_purges` records the exams whose sent photos were removed after the archive confirmed them and
+# the retention passed.
+_V4 = (
+    "ALTER TABLE outbox ADD COLUMN lease_owner TEXT",
+    "ALTER TABLE outbox ADD COLUMN lease_until TEXT",  # ISO-8601 UTC; the claim is void after it
+    "ALTER TABLE outbox ADD COLUMN parked_at TEXT",    # set when the receiver refused it for good
+    """
+    INSERT INTO outbox (exam_id, kind, payload_json, created_at, attempts, next_attempt_at)
+    SELECT o.exam_id, d.kind, o.payload_json, o.created_at, 0, o.created_at
+    FROM outbox o, (SELECT 'dicom' AS kind UNION ALL SELECT 'fhir') d
+    WHERE o.kind = 'exam_result' AND o.sent_at IS NULL
+    """,
+    "DELETE FROM outbox WHERE kind = 'exam_result' AND sent_at IS NULL",
+    "CREATE UNIQUE INDEX IF NOT EXISTS outbox_exam_kind ON outbox (exam_id, kind)",
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (kind, sent_at, parked_at, next_attempt_at)",
+    """
+    CREATE TABLE IF NOT EXISTS exam_uids (
+        exam_id          TEXT PRIMARY KEY REFERENCES exams (exam_id),
+        study_uid        TEXT NOT NULL,
+        op_series_uid    TEXT NOT NULL,
+        sr_series_uid    TEXT NOT NULL,
+        pdf_series_uid   TEXT NOT NULL,
+        sr_instance_uid  TEXT NOT NULL,
+        pdf_instance_uid TEXT NOT NULL,
+        photo_uids_json  TEXT NOT NULL,          -- {"<photo_id>": "<SOP Instance UID>"}
+        created_at       TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS exam_orders (
+        exam_id             TEXT PRIMARY KEY REFERENCES exam_sessions (exam_id),
+        accession_number    TEXT NOT NULL,
+        study_instance_uid  TEXT NOT NULL DEFAULT '',
+        requested_procedure TEXT NOT NULL DEFAULT '',
+        patient_name        TEXT NOT NULL DEFAULT '',
+        scheduled_start     TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS photo_purges (
+        exam_id   TEXT PRIMARY KEY REFERENCES exams (exam_id),
+        purged_at TEXT NOT NULL,
+        files     INTEGER NOT NULL,
+        bytes     INTEGER NOT NULL
+    )
+    """,
+)
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}

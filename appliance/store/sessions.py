@@ -5,9 +5,21 @@ from __future__ import annotations
 import sqlite3
 from datetime import date, datetime
 
-from appliance.domain import ExamSession, ExamState, Eye, Field, Outcome, Patient, SessionPhoto, Sex, WorklistEntry
+from appliance.domain import (
+    ExamSession,
+    ExamState,
+    Eye,
+    Field,
+    Outcome,
+    Patient,
+    ScheduledOrder,
+    SessionPhoto,
+    Sex,
+    WorklistEntry,
+)
 from appliance.store.codec import dumps, from_iso, loads, quality_dict, quality_from_dict, to_iso
 from appliance.store.files import StoredFile
+from appliance.store.outbox import SUMMARY_STATE_SQL
 
 
 def insert_session(conn: sqlite3.Connection, session: ExamSession) -> None:
@@ -18,6 +30,27 @@ def insert_session(conn: sqlite3.Connection, session: ExamSession) -> None:
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (session.exam_id, patient.patient_id, _date(patient.birth_date), patient.sex.value, session.operator,
          to_iso(session.opened_at), session.state.value),
+    )
+    if session.order is not None:
+        order = session.order
+        conn.execute(
+            "INSERT INTO exam_orders (exam_id, accession_number, study_instance_uid, requested_procedure,"
+            " patient_name, scheduled_start) VALUES (?, ?, ?, ?, ?, ?)",
+            (session.exam_id, order.accession_number, order.study_instance_uid, order.requested_procedure,
+             order.patient_name, order.scheduled_start),
+        )
+
+
+def fetch_order(conn: sqlite3.Connection, exam_id: str, patient: Patient) -> ScheduledOrder | None:
+    """The worklist order the exam was opened from (the patient is the exam's), or None."""
+    row = conn.execute("SELECT * FROM exam_orders WHERE exam_id = ?", (exam_id,)).fetchone()
+    if row is None:
+        return None
+    return ScheduledOrder(
+        accession_number=row["accession_number"], study_instance_uid=row["study_instance_uid"],
+        requested_procedure=row["requested_procedure"], patient_name=row["patient_name"],
+        patient_id=patient.patient_id, birth_date=patient.birth_date, sex=patient.sex,
+        scheduled_start=row["scheduled_start"],
     )
 
 
@@ -67,12 +100,13 @@ def fetch(conn: sqlite3.Connection, exam_id: str) -> ExamSession | None:
     row = conn.execute("SELECT * FROM exam_sessions WHERE exam_id = ?", (exam_id,)).fetchone()
     if row is None:
         return None
+    patient = patient_from_row(row)
     return ExamSession(
-        exam_id=row["exam_id"], patient=patient_from_row(row), operator=row["operator"],
+        exam_id=row["exam_id"], patient=patient, operator=row["operator"],
         opened_at=from_iso(row["opened_at"]), state=ExamState(row["state"]),
         photos=photos(conn, exam_id),
         closed_at=None if row["closed_at"] is None else from_iso(row["closed_at"]),
-        closed_by=row["closed_by"], close_reason=row["close_reason"],
+        closed_by=row["closed_by"], close_reason=row["close_reason"], order=fetch_order(conn, exam_id, patient),
     )
 
 
@@ -97,7 +131,8 @@ def worklist(conn: sqlite3.Connection, *, since: datetime | None, patient_id: st
         values.extend(state.value for state in states)
     rows = conn.execute(
         "SELECT s.*, e.outcome, (SELECT COUNT(*) FROM session_photos p WHERE p.exam_id = s.exam_id"
-        " AND p.replaced = 0) AS photos FROM exam_sessions s LEFT JOIN exams e ON e.exam_id = s.exam_id"
+        " AND p.replaced = 0) AS photos, "
+        f"{SUMMARY_STATE_SQL} AS sync_state FROM exam_sessions s LEFT JOIN exams e ON e.exam_id = s.exam_id"
         f" WHERE {' AND '.join(clauses)} ORDER BY s.opened_at DESC, s.rowid DESC LIMIT ?",
         (*values, limit),
     ).fetchall()
@@ -107,6 +142,7 @@ def worklist(conn: sqlite3.Connection, *, since: datetime | None, patient_id: st
             opened_at=from_iso(row["opened_at"]), state=ExamState(row["state"]), photos=int(row["photos"]),
             outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
             closed_at=None if row["closed_at"] is None else from_iso(row["closed_at"]),
+            sync_state=row["sync_state"],
         )
         for row in rows
     ]

@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 
 from appliance.domain import Exam, ExamSession, ExamState, SessionPhoto, SiteOperatingPoint, WorklistEntry, utc_now
 from appliance.errors import ExamNotFoundError, ExamStateError, StorageError
-from appliance.store import audit, exams, operating_points, outbox, sessions
+from appliance.store import audit, exams, operating_points, outbox, purge, sessions, uids
 from appliance.store.codec import to_iso
 from appliance.store.db import SchemaTooNewError, connect, transaction
+from appliance.store.deliveries import Outbox
 from appliance.store.files import IMAGES_DIR, CorruptFileError, ImageFiles, ensure_dir
 from appliance.store.records import AuditEntry, OutboxEntry
+from appliance.sync.identity import StudyUids
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ class ExamStore:
         self._conn = conn
         self._files = files
         self._lock = threading.Lock()
+        #: The sync worker's typed outbox API (claim, mark sent / failed, park, re-queue, backlog).
+        self.outbox = Outbox(self)
 
     @classmethod
     def open(cls, data_dir: Path) -> ExamStore:
@@ -184,7 +188,8 @@ class ExamStore:
 
     def finish_exam(self, exam: Exam, *, actor: str) -> None:
         """Store the exam's result durably, in one transaction: the session closed as finished, the exam
-        and image rows (pointing at the photos already stored), one outbox row, one audit row.
+        and image rows (pointing at the photos already stored), its DICOM UIDs (made here, once; the study
+        is the worklist order's when it came from one), one outbox item per destination, one audit row.
         If the transaction fails no row of the result exists and the exam stays open.
 
         Raises:
@@ -200,8 +205,13 @@ class ExamStore:
             sessions.close(conn, exam.exam_id, ExamState.FINISHED, at=now, actor=actor)
             exams.insert_exam(conn, exam)
             hashes = exams.insert_images(conn, exam)
+            order = sessions.fetch_order(conn, exam.exam_id, exam.patient)
+            study = order.study_instance_uid if order is not None and order.study_instance_uid else None
+            uids.insert(conn, exam.exam_id, StudyUids.new([i.photo.photo_id for i in exam.images], study=study),
+                        at=now)
             payload = {"exam_id": exam.exam_id, "outcome": exam.result.outcome.value, "image_sha256": hashes}
-            outbox.enqueue(conn, exam_id=exam.exam_id, kind=outbox.EXAM_RESULT, payload=payload, at=now)
+            for kind in outbox.DESTINATIONS:
+                outbox.enqueue(conn, exam_id=exam.exam_id, kind=kind, payload=payload, at=now)
             audit.append(conn, at=now, actor=actor, action="exam_created", exam_id=exam.exam_id, detail={
                 "outcome": exam.result.outcome.value, "images": len(hashes), "model_sha256": exam.model.sha256})
 
@@ -372,6 +382,35 @@ class ExamStore:
         with self._lock, _reading():
             return audit.entries(self._conn, exam_id)
 
+    def study_uids(self, exam_id: str) -> StudyUids:
+        """The finished exam's DICOM UIDs, the same on every call (an exam stored before they existed gets
+        its own once, here). Raises ExamNotFoundError, StorageError."""
+        def work(conn: sqlite3.Connection) -> StudyUids | None:
+            found = uids.fetch(conn, exam_id)
+            if found is not None:
+                return found
+            rows = conn.execute("SELECT photo_id, position FROM images WHERE exam_id = ?", (exam_id,)).fetchall()
+            if conn.execute("SELECT 1 FROM exams WHERE exam_id = ?", (exam_id,)).fetchone() is None:
+                return None
+            ids = [row["photo_id"] if row["photo_id"] is not None else row["position"] + 1 for row in rows]
+            uids.insert(conn, exam_id, StudyUids.new(ids), at=utc_now())
+            return uids.fetch(conn, exam_id)
+
+        found = self.write(work)
+        if found is None:
+            raise ExamNotFoundError("This exam has no result on the appliance.", detail=exam_id)
+        return found
+
+    def purge_photos(self, *, confirmed_before: datetime, actor: str, limit: int = 500) -> purge.PurgeReport:
+        """Remove the local photo files of exams whose DICOM the archive confirmed before `confirmed_before`
+        (never an unconfirmed one; see appliance.store.purge). Raises StorageError."""
+        with self._lock:
+            try:
+                return purge.purge_confirmed(self._conn, self._files, confirmed_before=confirmed_before,
+                                             actor=actor, limit=limit)
+            except sqlite3.Error as err:
+                raise StorageError(SAVE_FAILED, detail=f"purging photos: {err}") from err
+
     def pending_outbox(self) -> list[OutboxEntry]:
         """Every outbox message not yet sent, oldest first. Raises StorageError."""
         with self._lock, _reading():
@@ -394,6 +433,15 @@ class ExamStore:
             raise KeyError(sha256)
         try:
             return self._files.read(row["path"], sha256)
+        except FileNotFoundError as err:
+            if self.read(lambda conn: purge.is_purged(conn, sha256)):
+                raise StorageError(
+                    "This photo was removed from the appliance after the archive confirmed it: view it in the PACS.",
+                    reason_code="photo_purged", detail=str(err)) from err
+            raise StorageError(
+                "A stored image is missing or damaged: call support.",
+                reason_code="image_corrupt", detail=str(err),
+            ) from err
         except (OSError, CorruptFileError) as err:
             raise StorageError(
                 "A stored image is missing or damaged: call support.",

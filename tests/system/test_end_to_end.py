@@ -33,7 +33,8 @@ def assert_exam_stored(data_dir: Path, exam_id: str, images: list[bytes], via: s
     assert json.loads(shown["detail_json"])["via"] == via
     loaded = store_rows(data_dir, "SELECT detail_json FROM audit WHERE action = 'model_loaded'")
     assert loaded and json.loads(loaded[-1]["detail_json"])["sha256"] == MANIFEST["sha256"]
-    assert store_rows(data_dir, "SELECT count(*) AS n FROM outbox WHERE exam_id = ?", exam_id)[0]["n"] == 1
+    # One outbox item per destination: the PACS (dicom) and the EHR (fhir).
+    assert store_rows(data_dir, "SELECT count(*) AS n FROM outbox WHERE exam_id = ?", exam_id)[0]["n"] == 2
 
 
 def test_cli_screens_real_photos_and_stores_the_exam(tmp_path: Path, good_natural_pair: tuple[Path, Path]) -> None:

@@ -394,7 +394,7 @@ def test_finishing_with_one_eye_ungradable_follows_the_decision_rules(
     assert exam_summary(store.get_exam(exam_id)) == summary
     assert [(e.exam_id, e.outcome) for e in store.worklist()] == [(exam_id, outcome)]
     assert actions(store, exam_id)[-1] == "exam_created"
-    assert [m.exam_id for m in store.pending_outbox()] == [exam_id]
+    assert [(m.exam_id, m.kind) for m in store.pending_outbox()] == [(exam_id, "dicom"), (exam_id, "fhir")]
 
 
 def test_the_result_is_stored_before_it_is_returned(pipeline: ScreeningPipeline, store: ExamStore,
@@ -449,7 +449,7 @@ def test_an_exam_is_finished_once_and_then_takes_no_photo(pipeline: ScreeningPip
         pipeline.add_capture(exam_id, shot(Eye.LEFT, LEFT_2), actor=TECH)
     with pytest.raises(ExamStateError):
         pipeline.cancel(exam_id, actor=TECH, reason="too late")
-    assert store.get_exam(exam_id) == first and len(store.pending_outbox()) == 1
+    assert store.get_exam(exam_id) == first and len(store.pending_outbox()) == 2  # the PACS and the EHR
     assert session_summary(store.get_session(exam_id), 3)["can_finish"] is False
 
 

@@ -151,17 +151,16 @@ def test_timestamps_are_stored_as_utc_iso_8601(store: ExamStore) -> None:
     assert len(stamps) == 4 and all(at.endswith("+00:00") for at in stamps)
 
 
-def test_finishing_queues_one_outbox_message_and_audits_each_step(store: ExamStore) -> None:
+def test_finishing_queues_one_outbox_item_per_destination_and_audits_each_step(store: ExamStore) -> None:
     exam = build_exam("exam-1")
     save_exam(store, exam, actor="tech-1")
     pending = store.pending_outbox()
-    assert len(pending) == 1
-    message = pending[0]
-    assert (message.exam_id, message.kind, message.attempts) == ("exam-1", "exam_result", 0)
-    assert message.sent_at is None and message.last_error is None
-    assert message.next_attempt_at == message.created_at
-    assert message.payload["outcome"] == "REFER"
-    assert message.payload["image_sha256"] == [image.sha256 for image in exam.images]
+    assert [(m.exam_id, m.kind, m.attempts) for m in pending] == [("exam-1", "dicom", 0), ("exam-1", "fhir", 0)]
+    for message in pending:
+        assert message.sent_at is None and message.last_error is None
+        assert message.next_attempt_at == message.created_at
+        assert message.payload["outcome"] == "REFER"
+        assert message.payload["image_sha256"] == [image.sha256 for image in exam.images]
 
     entries = store.audit_entries("exam-1")
     assert [(e.action, e.actor, e.exam_id) for e in entries] == [
@@ -201,7 +200,7 @@ def test_saving_the_same_exam_id_twice_is_refused_and_keeps_the_first(store: Exa
         store.finish_exam(build_exam("exam-1", seed=2), actor="tech-1")
     assert store.get_exam("exam-1").images[0].sha256 == build_exam("x", seed=1).images[0].sha256
     assert len(store.get_session("exam-1").photos) == 2
-    assert len(store.pending_outbox()) == 1
+    assert len(store.pending_outbox()) == 2  # one per destination, of the first exam only
 
 
 def test_a_given_sha256_that_does_not_match_the_bytes_is_a_bug(store: ExamStore) -> None:
@@ -247,7 +246,7 @@ def test_threads_sharing_one_store_all_get_their_exams_saved(store: ExamStore) -
     for thread in threads:
         thread.join()
     assert len(store.list_exams(limit=100)) == 20
-    assert len(store.pending_outbox()) == 20
+    assert len(store.pending_outbox()) == 20 * 2  # the PACS and the EHR
     assert len(store.audit_entries()) == 20 * 4  # opened, two photos, result
     for exam in store.list_exams(limit=100):
         assert [e.action for e in store.audit_entries(exam.exam_id)] == [

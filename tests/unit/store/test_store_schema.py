@@ -18,7 +18,7 @@ def test_connection_pragmas_are_set(store: ExamStore) -> None:
     assert pragmas["synchronous"] == 2  # FULL
     assert pragmas["foreign_keys"] == 1
     assert pragmas["busy_timeout"] >= 1000
-    assert pragmas["user_version"] == SCHEMA_VERSION == 3
+    assert pragmas["user_version"] == SCHEMA_VERSION == 4
 
 
 def test_wal_and_schema_version_persist_in_the_file(store: ExamStore) -> None:
@@ -31,7 +31,7 @@ def test_wal_and_schema_version_persist_in_the_file(store: ExamStore) -> None:
     finally:
         raw.close()
     assert {"exams", "images", "audit", "outbox", "operating_points", "exam_sessions", "session_photos",
-            "exam_reports", "users", "sign_ins"} <= tables
+            "exam_reports", "users", "sign_ins", "exam_uids", "exam_orders", "photo_purges"} <= tables
     assert triggers == {"audit_no_update", "audit_no_delete", "operating_points_no_update",
                         "operating_points_no_delete"}
 
@@ -144,7 +144,13 @@ def test_a_version_2_store_with_an_exam_is_migrated_and_the_exam_reads_back(tmp_
             "old-1", ExamState.FINISHED, Outcome.NO_REFER, "tech-9")
         assert worklist_dict(line)["photos"] == line.photos == 2
         assert [e.action for e in store.audit_entries("old-1")] == ["exam_created"]
-        assert [m.exam_id for m in store.pending_outbox()] == ["old-1"]
+        # Its pending version-3 'exam_result' message became one item per destination (version 4), and it
+        # gets its DICOM UIDs once, when first asked.
+        assert [(m.exam_id, m.kind, m.attempts) for m in store.pending_outbox()] == [
+            ("old-1", "dicom", 0), ("old-1", "fhir", 0)]
+        assert [line.sync_state for line in store.worklist()] == ["pending"]
+        uids = store.study_uids("old-1")
+        assert sorted(uids.photos) == [1, 2] and store.study_uids("old-1") == uids
 
         # New exams are stored beside it as usual.
         save_exam(store, build_exam("new-1", minutes=5), actor="tech-1")
