@@ -4,8 +4,10 @@ status) and the sign-in layer; no model or camera code here."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, jsonify, render_template
+from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -24,11 +26,22 @@ from appliance.kiosk.worklist import worklist_api
 log = logging.getLogger(__name__)
 
 
+class _JSONProvider(DefaultJSONProvider):
+    sort_keys = False  # keep right eye before left, as the clinic reads
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """A body nested too deeply for the parser is malformed JSON (a 400), not an unexpected error."""
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 def create_app(kiosk: KioskServices, auth_config: AuthConfig, *, allowed_hosts: list[str],
                max_upload_bytes: int) -> Flask:
     """Build the kiosk over a running box's services."""
     app = Flask(__name__)
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep right eye before left, as the clinic reads
+    app.json = _JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes
     app.extensions["kiosk"] = kiosk
     install_security(app, kiosk.accounts, auth_config, allowed_hosts)

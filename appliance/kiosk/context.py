@@ -71,7 +71,7 @@ def positive_int(value: Any, name: str, *, maximum: int) -> int:
         value = None
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON 1e400 is an infinite float
         number = 0
     if isinstance(value, float) or not 1 <= number <= maximum:
         raise ExamInputError(f"'{name}' must be a whole number from 1 to {maximum}.", reason_code="parameter_invalid")

@@ -134,12 +134,25 @@ def add_photo(exam_id: str) -> ResponseReturnValue:
     elif request.is_json:
         values = json_body()
         kind = text(values, "kind", max_length=40).strip() or None
+        _check_kind(kind)
         verdict = box.screening.take_photo(exam_id, eye_from(values.get("eye")), actor=actor(),
                                            field=field_from(values.get("field")), replaces=_replaces(values),
                                            kind=kind)
     else:
         raise UnsupportedMediaTypeError("Send JSON to use the camera, or multipart/form-data to upload a photo.")
     return jsonify(verdict_dict(verdict, box.max_attempts)), 201
+
+
+def _check_kind(kind: str | None) -> None:
+    """A demo photo kind the camera has: asking for another is the client's mistake (400), not a camera
+    failure (503). The kind is not repeated in the sentence, which is logged."""
+    if kind is None:
+        return
+    kinds = services().screening.camera.kinds()
+    if kind not in kinds:
+        raise ExamInputError(f"The camera has no such kind of demo photo: choose one of {', '.join(kinds)}."
+                             if kinds else "This camera takes real photos only: leave out 'kind'.",
+                             reason_code="camera_kind_invalid")
 
 
 def _replaces(values: dict[str, Any]) -> int | None:

@@ -127,7 +127,7 @@ def require_role(role: Role) -> Callable[[F], F]:
             if user is None:
                 return error_response(SignInError("Sign in to continue.", reason_code="sign_in_required"))
             if not user.role.allows(role):
-                log.warning("%s (%s) refused %s %s", user.user_id, user.role.value, request.method, request.path)
+                log.warning("%s (%s) refused %s %s", user.user_id, user.role.value, request.method, _path())
                 return error_response(AccessDeniedError(f"This needs the sign-in of an {role.value}."
                                                         if role is Role.ADMIN else "This needs another role."))
             return view(*args, **kwargs)
@@ -168,15 +168,20 @@ def _before_request() -> ResponseReturnValue | None:
     ended = _resume(sec)
     changing = request.method not in SAFE_METHODS
     if changing and not _same_origin(host):
-        log.warning("refused a cross-origin %s %s", request.method, request.path)
+        log.warning("refused a cross-origin %s %s", request.method, _path())
         return error_response(AccessDeniedError("This request did not come from the appliance's own pages.",
                                                 reason_code="cross_origin"))
     if current_user() is None and request.path not in PUBLIC_PATHS and sec.config.require_sign_in:
         return _ask_for_sign_in(ended)
     if changing and not _csrf_ok(sec):
-        log.warning("refused %s %s: CSRF token missing or wrong", request.method, request.path)
+        log.warning("refused %s %s: CSRF token missing or wrong", request.method, _path())
         return error_response(CsrfError("This page is out of date: reload it and try again."))
     return None
+
+
+def _path() -> str:
+    """The request's path for a log line: decoded from the URL, so it may hold a client's CR/LF (log forging)."""
+    return shown(request.path, 200)
 
 
 def _resume(sec: KioskSecurity) -> SignInError | None:
