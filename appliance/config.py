@@ -178,8 +178,8 @@ class SyncConfig:
     #: This box as DICOM names it (Station Name, calling AE title) and the worklist's scheduled station.
     station_name: str = "DRSCREEN"
     ae_title: str = "DRSCREEN"
-    #: The system of the FHIR business identifier given to each exam's report (and to the patient's id).
-    identifier_system: str = "urn:dr-screening-appliance"
+    #: The system (URI) of the clinic's patient identifiers: the EHR's Patient is matched on it.
+    identifier_system: str = "urn:dr-screening-appliance:patient-id"
     #: Days the photos stay on the box after the archive confirmed them; 0 = never purge.
     retention_days: int = 0
     #: DICOM Modality Worklist (C-FIND) to offer the day's scheduled patients at the kiosk.
