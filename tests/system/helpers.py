@@ -86,7 +86,7 @@ def running_server(env: dict[str, str], port: int) -> Iterator[str]:
                 if proc.poll() is not None:
                     raise AssertionError(f"server exited early:\n{log.read_text()}")
                 try:
-                    if request(base + "/api/health").status == 200:
+                    if request(base + "/healthz").status == 200:
                         break
                 except OSError:
                     pass
