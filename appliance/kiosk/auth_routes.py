@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from appliance.auth import SignIn
+from appliance.domain import NOT_VALIDATED_NOTICE
 from appliance.errors import AccountLockedError, SignInError, UserInputError
 from appliance.kiosk.security import (
     SIGN_IN_COOKIE,
@@ -121,7 +122,7 @@ def _sign_out(response: Response) -> None:
 
 def _page(message: str, *, next_path: str, user_id: str = "", status: int = 200) -> ResponseReturnValue:
     return render_template("sign_in.html", message=message, next_path=next_path, user_id=user_id,
-                           csrf=page_csrf_token()), status
+                           csrf=page_csrf_token(), notice=NOT_VALIDATED_NOTICE), status
 
 
 def _safe_next(value: str | None) -> str:

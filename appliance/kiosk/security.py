@@ -54,7 +54,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
-           "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+           "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
 EXTENSION = "appliance.security"
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 

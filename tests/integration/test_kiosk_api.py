@@ -667,7 +667,7 @@ def test_security_headers_on_real_routes(tech: tuple[FlaskClient, str]) -> None:
         assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
         assert answer.headers["X-Content-Type-Options"] == "nosniff", path
         assert answer.headers["X-Frame-Options"] == "DENY", path
-        assert answer.headers["Referrer-Policy"] == "no-referrer", path
+        assert answer.headers["Referrer-Policy"] == "same-origin", path
         assert answer.headers["Cache-Control"] == "no-store", path
 
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from appliance.tomlfile import tomllib
-from tests.system.helpers import box_env, free_port, request, run_cli, running_server, store_rows
+from tests.system.helpers import Kiosk, box_env, free_port, request, run_cli, running_server, store_rows
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = tomllib.loads((REPO / "models" / "dr-reference.toml").read_text())
@@ -27,7 +27,9 @@ def assert_exam_stored(data_dir: Path, exam_id: str, images: list[bytes], via: s
         assert (data_dir / row["path"]).read_bytes() == content
     actions = [r["action"] for r in store_rows(data_dir, "SELECT action FROM audit WHERE exam_id = ? ORDER BY id",
                                                exam_id)]
-    assert actions == ["exam_created", "result_shown"]
+    # The one-shot form is the exam session opened, filled and finished in one go.
+    assert actions[:5] == ["exam_opened", *["photo_taken"] * len(images), "exam_created", "result_shown"][:5]
+    assert actions[len(images) + 1:len(images) + 3] == ["exam_created", "result_shown"]
     [shown] = store_rows(data_dir, "SELECT detail_json FROM audit WHERE exam_id = ? AND action = 'result_shown'",
                          exam_id)
     assert json.loads(shown["detail_json"])["via"] == via
@@ -75,36 +77,40 @@ def test_http_api_screens_uploads_and_camera_then_reads_back(tmp_path: Path,
     right, left = good_natural_pair
     data = tmp_path / "var"
     with running_server(box_env(data), free_port()) as base:
-        page = request(base + "/")
+        assert request(base + "/api/exams/" + "0" * 32).status == 401  # nothing without a sign-in
+        kiosk = Kiosk(base)
+        page = kiosk.get("/")
         assert page.status == 200 and b"not clinically validated" in page.body
 
-        created = request(base + "/api/exams", fields={"patient_id": "P-002", "operator": "tech-1"},
-                          files=[("right", right.name, right.read_bytes()), ("left", left.name, left.read_bytes())])
+        # EyePACS stores some photos flipped, so the gate's left/right hint may doubt them: vouch for the labels.
+        created = kiosk.post("/api/exams", fields={"patient_id": "P-002", "confirm_eyes": "1"},
+                             files=[("right", right.name, right.read_bytes()), ("left", left.name, left.read_bytes())])
         assert created.status == 201, created.body
         exam = created.json()
         assert exam["outcome"] in OUTCOMES and exam["model"]["sha256"] == MANIFEST["sha256"]
+        assert exam["operator"] == "demo-tech"  # the signed-in user, not a free-text operator
 
-        again = request(f"{base}/api/exams/{exam['exam_id']}")
+        again = kiosk.get(f"/api/exams/{exam['exam_id']}")
         assert again.status == 200
-        assert again.json()["outcome"] == exam["outcome"]
-        image = request(f"{base}/api/images/{exam['images'][0]['sha256']}")
+        assert again.json()["result"]["outcome"] == exam["outcome"]
+        image = kiosk.get(f"/api/images/{exam['images'][0]['sha256']}")
         assert image.status == 200 and image.body == right.read_bytes()
         assert image.content_type == "image/jpeg"
-        heatmap = request(f"{base}/api/images/{exam['images'][0]['sha256']}/heatmap")
+        heatmap = kiosk.get(f"/api/images/{exam['images'][0]['sha256']}/heatmap")
         assert heatmap.status == 200 and heatmap.content_type == "image/png", heatmap.body[:200]
         view = cv2.imdecode(np.frombuffer(heatmap.body, np.uint8), cv2.IMREAD_COLOR)
         side = MANIFEST["input"]["size"]
         assert view is not None and view.shape == (side, side, 3)  # the model's view of the photo
-        assert request(f"{base}/api/images/{'0' * 64}/heatmap").status == 404
+        assert kiosk.get(f"/api/images/{'0' * 64}/heatmap").status == 404
 
-        camera = request(base + "/api/exams", fields={"patient_id": "P-003", "use_camera": "1"})
+        camera = kiosk.post("/api/exams", fields={"patient_id": "P-003", "use_camera": "1"})
         assert camera.status == 201, camera.body
         assert [i["source"].split(":")[1] for i in camera.json()["images"]] == ["simulated", "simulated"]
 
-        listed = request(base + "/api/exams").json()
+        listed = kiosk.get("/api/worklist").json()["exams"]
         assert {e["exam_id"] for e in listed} == {exam["exam_id"], camera.json()["exam_id"]}
-        assert request(base + "/api/exams/nope").status == 404
-    assert_exam_stored(data, exam["exam_id"], [right.read_bytes(), left.read_bytes()], via="kiosk")
+        assert kiosk.get("/api/exams/nope").status == 404
+    assert_exam_stored(data, exam["exam_id"], [right.read_bytes(), left.read_bytes()], via="api")
 
 
 def test_http_bad_input_gets_4xx_json_and_stores_nothing(tmp_path: Path, sample_pair: tuple[Path, Path]) -> None:
@@ -122,14 +128,15 @@ def test_http_bad_input_gets_4xx_json_and_stores_nothing(tmp_path: Path, sample_
     ]
     env = box_env(data, APPLIANCE_LIMITS_MAX_IMAGE_BYTES="200000")
     with running_server(env, free_port()) as base:
+        kiosk = Kiosk(base)
         for name, files, status, code in cases:
-            answer = request(base + "/api/exams", fields={"patient_id": "P-bad"}, files=files)
+            answer = kiosk.post("/api/exams", fields={"patient_id": "P-bad"}, files=files)
             assert answer.status == status, (name, answer.body)
             body = answer.json()
             assert body["error"] == code, name
             assert body["message"], name
-        no_id = request(base + "/api/exams", fields={"patient_id": " "},
-                        files=[("right", "r.jpg", good), ("left", "l.jpg", good)])
+        no_id = kiosk.post("/api/exams", fields={"patient_id": " "},
+                           files=[("right", "r.jpg", good), ("left", "l.jpg", good)])
         assert no_id.status == 400 and no_id.json()["error"] == "patient_id_missing"
     assert store_rows(data, "SELECT count(*) AS n FROM exams")[0]["n"] == 0
     assert store_rows(data, "SELECT count(*) AS n FROM images")[0]["n"] == 0
@@ -154,9 +161,10 @@ def test_a_missing_or_tampered_heatmap_model_fails_alone_and_screening_goes_on(
     for manifest, status, code in cases:
         env = box_env(tmp_path / manifest, APPLIANCE_MODEL_MANIFEST=str(models / manifest))
         with running_server(env, free_port()) as base:
-            created = request(base + "/api/exams", fields={"patient_id": "P-heat"}, files=photos)
+            kiosk = Kiosk(base)
+            created = kiosk.post("/api/exams", fields={"patient_id": "P-heat"}, files=photos)
             assert created.status == 201, created.body  # the screening model itself is intact
-            answer = request(f"{base}/api/images/{created.json()['images'][0]['sha256']}/heatmap")
+            answer = kiosk.get(f"/api/images/{created.json()['images'][0]['sha256']}/heatmap")
             assert answer.status == status and answer.json()["error"] == code, answer.body
             assert answer.json()["message"]
-            assert request(f"{base}/api/exams/{created.json()['exam_id']}").status == 200
+            assert kiosk.get(f"/api/exams/{created.json()['exam_id']}").status == 200

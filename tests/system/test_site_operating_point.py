@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from appliance.tomlfile import tomllib
-from tests.system.helpers import box_env, free_port, request, run_cli, running_server, store_rows
+from tests.system.helpers import Kiosk, box_env, free_port, request, run_cli, running_server, store_rows
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = tomllib.loads((REPO / "models" / "dr-reference.toml").read_text())
@@ -35,9 +35,9 @@ def site_folder(tmp_path: Path, devset: Path, devset_rows: list[dict[str, str]])
     return folder
 
 
-def _screen(base: str, right: Path, left: Path, patient: str) -> dict[str, object]:
-    answer = request(base + "/api/exams", fields={"patient_id": patient},
-                     files=[("right", right.name, right.read_bytes()), ("left", left.name, left.read_bytes())])
+def _screen(kiosk: Kiosk, right: Path, left: Path, patient: str) -> dict[str, object]:
+    answer = kiosk.post("/api/exams", fields={"patient_id": patient},
+                        files=[("right", right.name, right.read_bytes()), ("left", left.name, left.read_bytes())])
     assert answer.status == 201, answer.body
     summary: dict[str, object] = answer.json()
     return summary
@@ -63,22 +63,23 @@ def test_adopted_site_operating_point_is_recorded_and_shown_until_reverted(
 
     right, left = sample_pair
     with running_server(env, free_port()) as base:
-        before = _screen(base, right, left, "P-before")
+        kiosk = Kiosk(base)
+        before = _screen(kiosk, right, left, "P-before")
         assert before["operating_point"]["source"] == "locked"  # type: ignore[index]
 
         adopted = run_cli(["operating-point", "adopt", str(report_path), "--actor", "admin-7"], env)
         assert adopted.returncode == 0, adopted.stderr
-        health = request(base + "/api/health").json()
+        health = request(base + "/healthz").json()
         assert health["operating_point"]["source"] == "site" and health["operating_point"]["threshold"] == threshold
 
-        during = _screen(base, right, left, "P-site")  # the running kiosk applies it at once
+        during = _screen(kiosk, right, left, "P-site")  # the running kiosk applies it at once
         point = during["operating_point"]
         assert point["source"] == "site" and point["threshold"] == threshold  # type: ignore[index]
         assert during["thresholds"]["referable"] == threshold  # type: ignore[index]
         assert point["description"].startswith("site operating point adopted on ")  # type: ignore[index]
         assert f"from {n_photos} photos" in point["description"]  # type: ignore[index]
-        page = request(base + "/").body
-        assert b'id="operating-point"' in page
+        page = kiosk.get("/").body
+        assert b'id="result-operating-point"' in page
 
         cli = run_cli(["screen", "--patient-id", "P-cli", "--right", str(right), "--left", str(left)], env)
         assert cli.returncode == 0, cli.stderr
@@ -87,7 +88,7 @@ def test_adopted_site_operating_point_is_recorded_and_shown_until_reverted(
 
         reverted = run_cli(["operating-point", "revert", "--actor", "admin-7", "--reason", "test"], env)
         assert reverted.returncode == 0, reverted.stderr
-        after = _screen(base, right, left, "P-after")
+        after = _screen(kiosk, right, left, "P-after")
         assert after["operating_point"]["source"] == "locked"  # type: ignore[index]
         assert after["thresholds"]["referable"] == MANIFEST["threshold"]["operating"]  # type: ignore[index]
         assert "site operating point" not in after["operating_point"]["description"]  # type: ignore[index]

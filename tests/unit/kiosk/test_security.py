@@ -222,7 +222,7 @@ def test_headers(client: FlaskClient) -> None:
     for answer in (client.get("/sign-in"), client.get("/api/exams"), client.get("/nowhere")):
         assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
-        assert answer.headers["Referrer-Policy"] == "no-referrer"
+        assert answer.headers["Referrer-Policy"] == "same-origin"
         assert answer.headers["X-Frame-Options"] == "DENY"
         assert answer.headers["Cache-Control"] == "no-store"
 
