@@ -96,5 +96,5 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
     return Appliance(config=config, store=store, model=model, camera=camera, pipeline=pipeline,
                      screening=Screening(pipeline=pipeline, camera=camera),
                      exams=ExamRecords(store=store, model=model, limits=config.limits),
-                     status=BoxStatus(store=store, model=model, camera=camera),
+                     status=BoxStatus(store=store, model=model, camera=camera, sync_config=config.sync),
                      admin=Administration(config=config, store=store, model=model))

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "appliance.commands.validate_site",
     "appliance.commands.operating_point",
     "appliance.commands.user",
+    "appliance.commands.sync",
 ]
 
 

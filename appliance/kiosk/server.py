@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 
 from waitress import create_server
 
@@ -14,6 +16,8 @@ from appliance.kiosk.context import KioskServices
 from appliance.kiosk.hosts import allowed_hosts_for, check_exposure
 from appliance.runtime import open_appliance
 from appliance.service import notify, start_watchdog
+from appliance.store import ExamStore
+from appliance.sync.targets import build_worker
 
 log = logging.getLogger("appliance.kiosk")
 
@@ -34,6 +38,7 @@ def serve(config: Config) -> None:
         log.info("appliance listening on http://%s:%d", config.server.host, config.server.port)
         notify("READY=1")
         watchdog = start_watchdog(lambda: box.model.is_ready)
+        stop_sync = start_sync(config)
         try:
             server.run()
         except KeyboardInterrupt:
@@ -42,4 +47,29 @@ def serve(config: Config) -> None:
             notify("STOPPING=1")
             if watchdog is not None:
                 watchdog.set()
+            stop_sync()
             server.close()
+
+
+def start_sync(config: Config) -> Callable[[], None]:
+    """The sync worker in its own thread with its own store connection (it never takes the kiosk's store
+    lock or the model), when a destination is configured; returns what stops it (a no-op otherwise)."""
+    if not config.sync.configured:
+        log.info("sync: no destination configured; finished exams wait in the outbox")
+        return lambda: None
+    store = ExamStore.open(config.data_path)
+    worker = build_worker(config.sync, store)
+    if worker is None:
+        store.close()
+        return lambda: None
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, config.sync.interval_s), name="sync", daemon=True)
+    thread.start()
+
+    def stop_worker() -> None:
+        stop.set()
+        thread.join(timeout=config.sync.timeout_s + 5)
+        if not thread.is_alive():
+            store.close()
+
+    return stop_worker

@@ -19,4 +19,5 @@ def healthz() -> ResponseReturnValue:
 
 @status_pages.get("/status")
 def status_page() -> ResponseReturnValue:
-    return render_template("status.html", health=services().status.health())
+    status = services().status
+    return render_template("status.html", health=status.health(), sync=status.sync(with_reasons=True))

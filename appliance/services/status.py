@@ -7,17 +7,20 @@ disk nearly full).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from typing import Any
 
 from appliance import __version__
+from appliance.config import SyncConfig
 from appliance.devices import Camera
 from appliance.domain import ExamState
 from appliance.errors import StorageError
 from appliance.inference.model import Model
 from appliance.operating_point import status as operating_point_status
 from appliance.store import ExamStore
+from appliance.store.codec import to_iso
 from appliance.store.files import atomic_write
 
 #: Below this many free bytes in the data folder the box is not ok: a few exams' photos at most.
@@ -31,6 +34,7 @@ class BoxStatus:
     model: Model
     camera: Camera
     min_free_bytes: int = MIN_FREE_BYTES
+    sync_config: SyncConfig | None = None
 
     def health(self) -> dict[str, Any]:
         """Every check with its own `ok`, and the box's `ok` (all of them)."""
@@ -51,7 +55,15 @@ class BoxStatus:
             "software_version": __version__,
             **checks,
             "operating_point": point,
+            "sync": self.sync(with_reasons=False),
         }
+
+    def sync(self, *, with_reasons: bool) -> dict[str, Any]:
+        """The sync backlog (see `sync_status`); it never makes the box not ok: screening goes on offline."""
+        try:
+            return sync_status(self.store, self.sync_config or SyncConfig(), with_reasons=with_reasons)
+        except StorageError as err:
+            return {"configured": bool(self.sync_config and self.sync_config.configured), "error": type(err).__name__}
 
     def _camera(self) -> dict[str, Any]:
         try:
@@ -76,3 +88,37 @@ class BoxStatus:
             return {"ok": False, "error": os.strerror(err.errno or 0)}
         return {"ok": usage.free >= self.min_free_bytes, "free_bytes": usage.free, "total_bytes": usage.total,
                 "min_free_bytes": self.min_free_bytes}
+
+
+_USERINFO = re.compile(r"//[^/@\s]*@")
+
+
+def sync_status(store: ExamStore, config: SyncConfig, *, with_reasons: bool = True,
+                parked_limit: int = 20) -> dict[str, Any]:
+    """Per destination: where it goes, items waiting (of them retrying), parked, sent, the oldest waiting and
+    the last success; the parked items (id, destination, exam id, and with `with_reasons` the server's
+    message, for signed-in pages and the CLI only). Never a credential or patient data.
+    Raises StorageError."""
+    targets = {"dicom": ", ".join(t for t in (_safe_url(config.dicomweb_url),
+                                              f"dimse://{config.dimse_ae_title}@{config.dimse_host}:{config.dimse_port}"
+                                              if config.dimse_host else "") if t),
+               "fhir": _safe_url(config.fhir_url)}
+    lines = [{"kind": b.kind, "target": targets.get(b.kind, ""), "pending": b.pending, "retrying": b.retrying,
+              "parked": b.parked, "sent": b.sent,
+              "oldest_pending_at": None if b.oldest_pending_at is None else to_iso(b.oldest_pending_at),
+              "last_success": None if b.last_sent_at is None else to_iso(b.last_sent_at)}
+             for b in store.outbox.backlog()]
+    parked = []
+    for item in store.outbox.parked(parked_limit):
+        entry: dict[str, Any] = {"item": item.id, "kind": item.kind, "exam_id": item.exam_id,
+                                 "parked_at": None if item.parked_at is None else to_iso(item.parked_at)}
+        if with_reasons:
+            entry["reason"] = item.last_error or ""
+        parked.append(entry)
+    return {"configured": config.configured, "worklist_configured": config.worklist_configured,
+            "destinations": lines, "parked": parked}
+
+
+def _safe_url(url: str) -> str:
+    """The URL without any user:password@."""
+    return _USERINFO.sub("//", url)
