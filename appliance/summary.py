@@ -17,6 +17,7 @@ from appliance.domain import (
     Field,
     OperatingPoint,
     Patient,
+    ScheduledOrder,
     SessionPhoto,
     WorklistEntry,
 )
@@ -37,6 +38,17 @@ def patient_dict(patient: Patient) -> dict[str, Any]:
     return {"patient_id": patient.patient_id,
             "birth_date": None if patient.birth_date is None else patient.birth_date.isoformat(),
             "sex": patient.sex.value}
+
+
+def order_dict(order: ScheduledOrder | None) -> dict[str, Any] | None:
+    """The worklist order an exam came from (or one offered at the kiosk); None when the id was typed."""
+    if order is None:
+        return None
+    return {"accession_number": order.accession_number, "patient_id": order.patient_id,
+            "patient_name": order.patient_name,
+            "birth_date": None if order.birth_date is None else order.birth_date.isoformat(),
+            "sex": order.sex.value, "requested_procedure": order.requested_procedure,
+            "scheduled_start": order.scheduled_start, "study_instance_uid": order.study_instance_uid}
 
 
 def photo_dict(photo: SessionPhoto) -> dict[str, Any]:
@@ -88,6 +100,7 @@ def exam_summary(exam: Exam) -> dict[str, Any]:
         "thresholds": {"referable": result.threshold,
                        "quality": {} if exam.gate is None else dict(exam.gate.thresholds)},
         "operating_point": operating_point_dict(result.operating_point or OperatingPoint.locked(result.threshold)),
+        "order": order_dict(exam.order),
         "notice": NOT_VALIDATED_NOTICE,
     }
 
@@ -167,6 +180,7 @@ def session_summary(session: ExamSession, max_attempts: int) -> dict[str, Any]:
         "eyes": eyes,
         "can_finish": session.state is ExamState.OPEN and not blocker,
         "finish_blocker": blocker,
+        "order": order_dict(session.order),
         "notice": NOT_VALIDATED_NOTICE,
     }
 
@@ -181,4 +195,6 @@ def worklist_dict(entry: WorklistEntry) -> dict[str, Any]:
         "state": entry.state.value,
         "outcome": None if entry.outcome is None else entry.outcome.value,
         "photos": entry.photos,
+        # Where the result is on its way to the PACS and the EHR: pending, retrying, parked, sent (None: no result).
+        "sync": entry.sync_state,
     }

@@ -11,6 +11,7 @@ from flask import current_app, g, request
 from appliance.auth.accounts import Accounts
 from appliance.errors import ApplianceError, ExamInputError
 from appliance.services import Administration, BoxStatus, ExamRecords, Screening
+from appliance.services.orders import ScheduledOrders
 
 
 class UnsupportedMediaTypeError(ApplianceError):
@@ -29,6 +30,8 @@ class KioskServices:
     accounts: Accounts
     #: Failed photos of one eye after which the kiosk advises dilation or referral.
     max_attempts: int
+    #: Today's scheduled patients from the clinic's worklist (None: no worklist configured).
+    orders: ScheduledOrders | None = None
 
 
 def services() -> KioskServices:

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from appliance.domain import Capture, ExamState, Eye, Field, Patient, Sex
+from appliance.domain import Capture, ExamState, Eye, Field, Patient, ScheduledOrder, Sex
 from appliance.errors import ExamInputError, ExamNotFoundError
 from appliance.kiosk.context import (
     UnsupportedMediaTypeError,
@@ -56,6 +56,27 @@ def patient_from(values: dict[str, Any]) -> Patient:
                    sex=sex)
 
 
+def patient_and_order(body: dict[str, Any]) -> tuple[Patient, ScheduledOrder | None]:
+    """The patient of a new exam and, when `accession_number` is given, the worklist order it is for.
+    Raises ExamInputError (no worklist, order not on it, a patient id that is not the order's),
+    WorklistUnavailableError."""
+    patient = patient_from(body)
+    accession = text(body, "accession_number", max_length=64).strip()
+    if not accession:
+        return patient, None
+    orders = services().orders
+    if orders is None or not orders.configured:
+        raise ExamInputError("No worklist is configured: type the patient's id instead.",
+                             reason_code="worklist_not_configured")
+    order = orders.find(accession)
+    typed = patient.patient_id.strip()
+    if typed and typed != order.patient_id:
+        raise ExamInputError("The patient id typed is not the order's: pick the order again or type the id alone.",
+                             reason_code="order_patient_mismatch")
+    return Patient(patient_id=order.patient_id, birth_date=patient.birth_date or order.birth_date,
+                   sex=patient.sex if patient.sex is not Sex.UNKNOWN else order.sex), order
+
+
 def eye_from(value: Any) -> Eye:
     try:
         return Eye(value)
@@ -72,13 +93,16 @@ def field_from(value: Any) -> Field:
 
 @exams_api.post("/exams")
 def create_exam() -> ResponseReturnValue:
-    """JSON {patient_id, birth_date?, sex?}: open an exam (201, the open exam, and how many other exams this
-    patient had today). multipart/form-data: the one-shot form (see `one_shot`)."""
+    """JSON {patient_id, birth_date?, sex?, accession_number?}: open an exam (201, the open exam, and how many
+    other exams this patient had today); with `accession_number` (one of GET /api/worklist/orders) the exam
+    is the order's: its patient (id, birth date, sex unless given) and its accession number and study.
+    multipart/form-data: the one-shot form (see `one_shot`)."""
     if request.mimetype == "multipart/form-data":
         return one_shot()
     body = json_body()
     box = services()
-    session = box.screening.open_exam(patient_from(body), operator=actor())
+    patient, order = patient_and_order(body)
+    session = box.screening.open_exam(patient, operator=actor(), order=order)
     others = [e for e in box.exams.exams_today(session.patient_id) if e.exam_id != session.exam_id]
     summary = session_summary(session, box.max_attempts)
     summary["same_day_exams"] = len(others)

@@ -16,6 +16,7 @@ from appliance.kiosk.context import KioskServices
 from appliance.kiosk.hosts import allowed_hosts_for, check_exposure
 from appliance.runtime import open_appliance
 from appliance.service import notify, start_watchdog
+from appliance.services.orders import ScheduledOrders
 from appliance.store import ExamStore
 from appliance.sync.targets import build_worker
 
@@ -29,7 +30,8 @@ def serve(config: Config) -> None:
         accounts = Accounts(box.store, config.auth)
         ensure_demo_users(accounts)  # only when [auth] demo_users is on and the box has no user
         kiosk = KioskServices(screening=box.screening, exams=box.exams, status=box.status, admin=box.admin,
-                              accounts=accounts, max_attempts=config.quality.max_attempts)
+                              accounts=accounts, max_attempts=config.quality.max_attempts,
+                              orders=ScheduledOrders(config.sync) if config.sync.worklist_configured else None)
         hosts = allowed_hosts_for(config.server.host, config.server.port, config.auth.allowed_hosts)
         app = create_app(kiosk, config.auth, allowed_hosts=hosts, max_upload_bytes=config.server.max_upload_bytes)
         server = create_server(app, host=config.server.host, port=config.server.port,

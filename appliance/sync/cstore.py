@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
+from appliance.sync.dimse import unreachable
 from appliance.sync.transport import SendError
 
 #: C-STORE statuses that mean stored (0x0000) or stored with a warning (0xB000, 0xB006, 0xB007).
@@ -28,6 +29,9 @@ class DimseTarget:
 
     def store(self, datasets: Sequence[Dataset]) -> int:
         """C-STORE every dataset over one association; the number stored. Raises SendError."""
+        why = unreachable(self.host, self.port, self.timeout_s)
+        if why:
+            raise SendError(f"The PACS (DIMSE {self.host}:{self.port}) could not be reached ({why}).", permanent=False)
         from pynetdicom import AE
 
         ae = AE(ae_title=self.calling_ae)
