@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -38,10 +39,11 @@ class FhirReceiver:
     basic_auth: tuple[str, str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/fhir"
+        return f"{self.scheme}://127.0.0.1:{self.port}/fhir"
 
     def count(self, resource_type: str) -> int:
         with self.lock:
@@ -120,7 +122,8 @@ def _resolve(text: str, ids: dict[str, str]) -> str:
 
 
 @contextmanager
-def running_receiver() -> Iterator[FhirReceiver]:
+def running_receiver(tls: tuple[str, str] | None = None) -> Iterator[FhirReceiver]:
+    """The receiver on a free loopback port; over HTTPS with `tls` = (certificate file, key file)."""
     receiver = FhirReceiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -145,6 +148,11 @@ def running_receiver() -> Iterator[FhirReceiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        receiver.scheme = "https"
     receiver.port = int(server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, name="fhir-receiver", daemon=True)
     thread.start()

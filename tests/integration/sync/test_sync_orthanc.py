@@ -100,6 +100,12 @@ def test_orthanc_holds_the_sr_and_the_pdf_of_the_exam(
     uids = store.study_uids(exam.exam_id)
     sr = pydicom.dcmread(io.BytesIO(orthanc.get_bytes(f"/instances/{find(orthanc, uids.sr_instance)}/file")))
     assert sr.Modality == "SR" and sr.StudyInstanceUID == uids.study
+    codes, texts = set(), set()
+    sr.walk(lambda _ds, elem: codes.add(str(elem.value)) if elem.keyword == "CodeValue" else
+            texts.add(str(elem.value)) if elem.keyword in ("TextValue", "UID") else None)
+    assert "REFER" in codes  # the outcome (the exam's left eye is over the threshold)
+    assert {"REFERABLE", "NOT-REFERABLE"} <= codes  # a finding per eye
+    assert any(exam.model.sha256 in t for t in texts)  # traceable to the model
     pdf = pydicom.dcmread(io.BytesIO(orthanc.get_bytes(f"/instances/{find(orthanc, uids.pdf_instance)}/file")))
     assert bytes(pdf.EncapsulatedDocument).rstrip(b"\0") == (store.report_pdf(exam.exam_id) or b"").rstrip(b"\0")
 
