@@ -165,7 +165,7 @@ class ScreeningPipeline:
             model=model,
             gate=GateSettings(profile=quality.profile, max_attempts=quality.max_attempts,
                               thresholds=dataclasses.asdict(quality)),
-            opened_at=session.opened_at, operator=session.operator, attempts=session.photos,
+            opened_at=session.opened_at, operator=session.operator, attempts=session.photos, order=session.order,
         )
         self.store.finish_exam(exam, actor=actor)
         return exam

@@ -154,6 +154,7 @@ def test_the_kiosk_offers_todays_orders_and_an_exam_from_one_reaches_the_pacs_un
         assert took.status_code == 201, took.get_json()
     finished = client.post(f"/api/exams/{exam['exam_id']}/finish", headers=headers)
     assert finished.status_code == 200, finished.get_json()
+    assert finished.get_json()["order"]["accession_number"] == "ACC-77"  # the result is the order's too
 
     store = kiosk.services.exams.store
     assert store.study_uids(exam["exam_id"]).study == study

@@ -99,3 +99,18 @@ def test_the_sync_timer_runs_one_pass_then_the_purge() -> None:
     assert service["ExecStartPost"].endswith("appliance sync --purge")
     timer = read_unit("appliance-sync.timer")
     assert timer["Timer"]["OnUnitInactiveSec"] and timer["Install"]["WantedBy"] == "timers.target"
+
+
+def test_healthz_sync_section_holds_counts_and_ids_only(data_dir: Path) -> None:
+    from appliance.config import SyncConfig
+    from appliance.services.status import sync_status
+
+    item = parked_store(data_dir)
+    config = SyncConfig(dicomweb_url=f"https://box:{SECRET}@pacs.example/dicom-web", password=SECRET)
+    with ExamStore.open(data_dir) as store:
+        public = sync_status(store, config, with_reasons=False)
+        signed_in = sync_status(store, config, with_reasons=True)
+    assert public["parked"] == [{"item": item, "kind": "dicom", "exam_id": f"{1:032x}",
+                                 "parked_at": public["parked"][0]["parked_at"]}]
+    assert "reason" in signed_in["parked"][0]
+    assert SECRET not in json.dumps(public) and SECRET not in json.dumps(signed_in)
