@@ -1,5 +1,5 @@
 """JSON API of the admin screen (admin role only): users, the camera kind and quality profile (applied at the
-next start), and the model's thresholds, read-only."""
+next start), the model's thresholds, read-only, and the results the clinic refused (parked), to send again."""
 
 from __future__ import annotations
 
@@ -8,14 +8,21 @@ from flask.typing import ResponseReturnValue
 
 from appliance.auth.accounts import Accounts
 from appliance.auth.roles import Role
-from appliance.domain import NOT_VALIDATED_NOTICE
+from appliance.config import SyncConfig
+from appliance.domain import NOT_VALIDATED_NOTICE, utc_now
+from appliance.errors import SyncStateError
 from appliance.kiosk.context import actor, json_body, services, text
 from appliance.kiosk.security import require_role
+from appliance.services.status import sync_status
 from appliance.site_settings import SiteSettings
 from appliance.store.users import UserAccount
 
 admin_api = Blueprint("admin_api", __name__)
 admin_pages = Blueprint("admin_pages", __name__)
+#: Parked items listed on the admin screen, oldest first.
+PARKED_LIMIT = 200
+#: Item ids beyond this are no item (SQLite's integers end at 2**63 - 1).
+MAX_ITEM_ID = 2**62
 
 
 @admin_pages.get("/admin")
@@ -83,3 +90,25 @@ def save_settings() -> ResponseReturnValue:
     chosen = SiteSettings(camera_kind=text(body, "camera_kind", max_length=40).strip() or None,
                           quality_profile=text(body, "quality_profile", max_length=40).strip() or None)
     return jsonify(services().admin.save_settings(chosen, actor=actor()))
+
+
+@admin_api.get("/admin/sync")
+@require_role(Role.ADMIN)
+def sync_backlog() -> ResponseReturnValue:
+    """Per destination the backlog and last success, and the parked items with the server's message (no
+    credential: see services.status.sync_status), oldest first."""
+    status = services().status
+    return jsonify(sync_status(services().exams.store, status.sync_config or SyncConfig(), with_reasons=True,
+                               parked_limit=PARKED_LIMIT))
+
+
+@admin_api.post("/admin/sync/<int:item_id>/requeue")
+@require_role(Role.ADMIN)
+def requeue(item_id: int) -> ResponseReturnValue:
+    """Send a parked item again now (fresh backoff), audited `sync_requeued` with the administrator's id.
+    409 `sync_item_invalid` when there is no such unsent item."""
+    if item_id > MAX_ITEM_ID:  # beyond SQLite's integers: no such item (not an overflow, a 500)
+        raise SyncStateError(f"There is no unsent sync item {item_id}: nothing to re-queue.")
+    item = services().exams.store.outbox.requeue(item_id, actor=actor(), now=utc_now())
+    return jsonify({"item": item.id, "kind": item.kind, "exam_id": item.exam_id, "state": item.state,
+                    "attempts": item.attempts})

@@ -39,15 +39,17 @@ def search() -> ResponseReturnValue:
 
 @worklist_api.get("/worklist/orders")
 def orders() -> ResponseReturnValue:
-    """Today's scheduled patients for this box: `{"available": true, "orders": [...]}` (each with its accession
-    number, patient id, name, birth date, sex, procedure and start), or `{"available": false, "reason": ...}`
-    when no worklist is configured or it cannot be asked (the technician then types the id)."""
+    """Today's scheduled patients for this box: `{"available": true, "configured": true, "orders": [...]}` (each
+    with its accession number, patient id, name, birth date, sex, procedure and start), or
+    `{"available": false, "configured": ..., "reason": ...}` when no worklist is configured or it cannot be
+    asked (the technician then types the id; the kiosk says so only when one is configured)."""
     book = services().orders
     if book is None or not book.configured:
-        return jsonify({"available": False, "reason": "No worklist is configured: type the patient's id."})
+        return jsonify({"available": False, "configured": False,
+                        "reason": "No worklist is configured: type the patient's id."})
     try:
         found = book.today()
     except WorklistUnavailableError as exc:
-        return jsonify({"available": False, "reason": exc.message})
+        return jsonify({"available": False, "configured": True, "reason": exc.message})
     services().exams.store.record_audit("orders_viewed", actor=actor(), detail={"rows": len(found)})
-    return jsonify({"available": True, "orders": [order_dict(o) for o in found]})
+    return jsonify({"available": True, "configured": True, "orders": [order_dict(o) for o in found]})

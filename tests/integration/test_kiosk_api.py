@@ -46,7 +46,7 @@ UNKNOWN_SHA = "ab" * 32
 #: An exam id with a CR/LF in it, as a client could send to forge a log line.
 FORGED_EXAM = "abc%0d%0aFAKE"
 PLACEHOLDERS = {"exam_id": UNKNOWN_EXAM, "sha256": UNKNOWN_SHA, "photo_id": "1", "user_id": "someone",
-                "change": "disable", "filename": "kiosk.css"}
+                "change": "disable", "filename": "kiosk.css", "item_id": "1"}
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
 

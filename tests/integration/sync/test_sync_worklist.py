@@ -124,10 +124,10 @@ def test_the_kiosk_offers_todays_orders_and_an_exam_from_one_reaches_the_pacs_un
         kiosk: KioskWithOrders, orthanc: Orthanc, worklist: Path, make_worker: Callable[..., SyncWorker]) -> None:
     client, headers = kiosk.client, {**ORIGIN, "X-CSRF-Token": kiosk.csrf}
     assert client.get("/api/worklist/orders").get_json() == {
-        "available": False, "reason": "No worklist is configured: type the patient's id."}
+        "available": False, "configured": False, "reason": "No worklist is configured: type the patient's id."}
     kiosk.services.orders = ScheduledOrders(worklist_config(orthanc, worklist_port=1, timeout_s=2))
     offline = client.get("/api/worklist/orders").get_json()
-    assert offline["available"] is False and "cannot be reached" in offline["reason"]
+    assert offline["available"] is False and offline["configured"] is True and "cannot be reached" in offline["reason"]
 
     study = write_order(worklist, "ACC-77", "P-777", name="DOE^JANE")
     kiosk.services.orders = ScheduledOrders(worklist_config(orthanc))

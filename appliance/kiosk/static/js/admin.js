@@ -1,6 +1,8 @@
-// The admin screen over /api/admin/...: users (add, disable, enable, unlock, new PIN), camera kind and
-// quality profile (applied at the next start), the model's locked threshold shown read-only.
+// The admin screen over /api/admin/...: results the clinic's systems refused (parked) with "Send again",
+// users (add, disable, enable, unlock, new PIN), camera kind and quality profile (applied at the next
+// start), the model's locked threshold shown read-only.
 import { api, setCsrfToken } from "./api.js";
+import { dateTimeWords } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -60,6 +62,51 @@ async function loadUsers() {
   }
 }
 
+const DESTINATIONS = { dicom: "PACS", fhir: "EHR" };
+const destination = (kind) => DESTINATIONS[kind] || kind;
+
+function backlogWords(line) {
+  if (!line.target) return `${destination(line.kind)}: not configured (${line.pending} waiting)`;
+  const waiting = line.pending ? `${line.pending} waiting` + (line.retrying ? ` (${line.retrying} retrying)` : "")
+    : "nothing waiting";
+  const last = line.last_success ? dateTimeWords(line.last_success) : "never";
+  return `${destination(line.kind)}: ${waiting}, ${line.parked} refused, ${line.sent} sent; last success ${last}`;
+}
+
+async function requeue(item) {
+  try {
+    await api(`/api/admin/sync/${encodeURIComponent(item.item)}/requeue`, { method: "POST", body: {} });
+    say(`Item ${item.item} (${destination(item.kind)}) will be sent again now.`);
+  } catch (err) {
+    say(err.message, "error");
+  }
+  await loadSync().catch((err) => say(err.message, "error"));
+}
+
+async function loadSync() {
+  const sync = await api("/api/admin/sync");
+  $("sync-summary").textContent = sync.configured ? sync.destinations.map(backlogWords).join(". ") + "."
+    : "No PACS or EHR is configured: finished exams wait on the appliance.";
+  const body = $("parked-body");
+  body.replaceChildren();
+  for (const item of sync.parked) {
+    const row = document.createElement("tr");
+    row.dataset.item = String(item.item);
+    cell(row, String(item.item));
+    cell(row, destination(item.kind));
+    cell(row, `${item.exam_id.slice(0, 12)}…`).className = "exam-id";
+    cell(row, item.parked_at ? dateTimeWords(item.parked_at) : "");
+    cell(row, `✗ ${item.reason || "No message was given."}`).className = "reason";
+    cell(row, "").appendChild(button("Send again", (event) => {
+      event.currentTarget.disabled = true; // one tap, one re-queue
+      requeue(item);
+    }));
+    body.appendChild(row);
+  }
+  $("parked").hidden = sync.parked.length === 0;
+  $("parked-none").hidden = sync.parked.length > 0;
+}
+
 function fill(select, choices, current) {
   select.replaceChildren(...choices.map((choice) => {
     const option = document.createElement("option");
@@ -90,6 +137,7 @@ function showSettings(settings) {
 async function start() {
   const session = await api("/api/session");
   setCsrfToken(session.csrf_token);
+  await loadSync().catch((err) => say(err.message, "error")); // the users still load
   await loadUsers();
   showSettings(await api("/api/admin/settings"));
   $("add-user").addEventListener("submit", async (event) => {

@@ -55,3 +55,10 @@ export const OUTCOME_WORDS = { REFER: "REFER", NO_REFER: "NO REFER", UNGRADABLE:
 export const STATE_WORDS = { open: "Open", finished: "Finished", cancelled: "Cancelled" };
 export const EYE_WORDS = { right: "Right eye", left: "Left eye" };
 export const FIELD_WORDS = { macula: "macula-centred", disc: "disc-centred" };
+/** An exam's delivery to the clinic (the worklist's `sync`): an icon and words, never colour alone. */
+export const SYNC_WORDS = {
+  sent: { icon: "✓", text: "Sent" },
+  pending: { icon: "↑", text: "Waiting to send" },
+  retrying: { icon: "↻", text: "Waiting to send: the appliance tries again by itself" },
+  parked: { icon: "✗", text: "Not sent: the clinic's system refused it — ask an administrator" },
+};

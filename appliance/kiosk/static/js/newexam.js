@@ -1,7 +1,9 @@
-// New exam: patient id (typed, or from a barcode scanner acting as a keyboard), date of birth, sex.
+// New exam: patient id (typed, or from a barcode scanner acting as a keyboard), date of birth, sex; or one of
+// today's scheduled patients from the clinic's worklist (GET /api/worklist/orders), whose order the exam is
+// then opened for (its accession number goes with POST /api/exams). Typing always stays possible.
 
 import { api } from "./api.js";
-import { byId } from "./dom.js";
+import { byId, dateWords, el, setText } from "./dom.js";
 import { startCapture } from "./capture.js";
 import { clearMessage, onEnter, onWipe, showError } from "./ui.js";
 
@@ -9,6 +11,14 @@ const form = byId("new-exam-form");
 const patientId = byId("patient-id");
 const birthDate = byId("birth-date");
 const start = byId("start-exam");
+const orders = byId("orders");
+const orderList = byId("order-list");
+const unavailable = byId("orders-unavailable");
+
+/** The order the technician tapped (null: the patient is typed). */
+let chosen = null;
+/** Bumped by each load and each wipe: an answer that comes back late is dropped. */
+let ordersAsked = 0;
 
 function today() {
   const now = new Date();
@@ -16,9 +26,92 @@ function today() {
   return local.toISOString().slice(0, 10);
 }
 
+/** "DOE, JANE" from the DICOM person name "DOE^JANE" (family^given^middle^prefix^suffix). */
+export function personName(dicomName) {
+  const [family = "", given = "", middle = ""] = String(dicomName || "").split("=")[0].split("^");
+  const first = [given, middle].filter(Boolean).join(" ");
+  const name = [family, first].filter(Boolean).join(", ");
+  return name || "Name not given";
+}
+
+function startTime(scheduled) {
+  const time = String(scheduled || "").split(" ")[1];
+  return time ? `at ${time}` : "";
+}
+
+function markChosen() {
+  for (const item of orderList.querySelectorAll("button.order")) {
+    item.setAttribute("aria-pressed", String(chosen !== null && item.dataset.accession === chosen.accession_number));
+  }
+  byId("chosen-order").hidden = chosen === null;
+  setText("chosen-order-text", chosen === null ? ""
+    : `From the worklist: ${personName(chosen.patient_name)}, accession ${chosen.accession_number}`);
+}
+
+function choose(order) {
+  chosen = order;
+  patientId.value = order.patient_id;
+  birthDate.value = order.birth_date || "";
+  const sex = order.sex && order.sex !== "unknown" ? order.sex : "unknown";
+  const radio = byId(`sex-${sex}`);
+  if (radio) radio.checked = true;
+  markChosen();
+  clearMessage();
+  start.focus();
+}
+
+function unchoose() {
+  chosen = null;
+  markChosen();
+}
+
+function orderButton(order) {
+  const facts = [`Id ${order.patient_id}`, `born ${dateWords(order.birth_date)}`,
+    `accession ${order.accession_number}`, startTime(order.scheduled_start)].filter(Boolean).join(" · ");
+  return el("li", {}, el("button", {
+    class: "order",
+    attrs: { type: "button", "aria-pressed": "false", "data-accession": order.accession_number },
+    on: { click: () => choose(order) },
+  }, el("span", { class: "order-name", text: personName(order.patient_name) }),
+  el("span", { class: "order-facts", text: facts })));
+}
+
+function hideOrders() {
+  orders.hidden = true;
+  unavailable.hidden = true;
+  unavailable.textContent = "";
+  orderList.replaceChildren();
+}
+
+async function loadOrders() {
+  const asked = ++ordersAsked;
+  let answer = null;
+  try {
+    answer = await api("/api/worklist/orders");
+  } catch {
+    answer = null; // the kiosk works without the worklist: the technician types the id
+  }
+  if (asked !== ordersAsked) return;
+  hideOrders();
+  if (!answer) return;
+  if (answer.available) {
+    orderList.replaceChildren(...answer.orders.map(orderButton));
+    byId("orders-empty").hidden = answer.orders.length > 0;
+    orders.hidden = false;
+    markChosen();
+  } else if (answer.configured) {
+    // One quiet line: a worklist is configured but cannot be asked now. Nothing when none is configured.
+    unavailable.textContent = answer.reason || "The clinic's worklist cannot be asked now: type the patient's id.";
+    unavailable.hidden = false;
+  }
+}
+
 function wipe() {
   form.reset();
   start.disabled = false;
+  ordersAsked += 1;
+  unchoose();
+  hideOrders();
 }
 
 // A scanner types the id and presses Enter: go on to the date of birth rather than start the exam.
@@ -29,10 +122,22 @@ patientId.addEventListener("keydown", (event) => {
   }
 });
 
+// Typing another id than the chosen order's makes it a typed patient again.
+patientId.addEventListener("input", () => {
+  if (chosen !== null && patientId.value.trim() !== chosen.patient_id) unchoose();
+});
+
+byId("clear-order").addEventListener("click", () => {
+  form.reset();
+  unchoose();
+  patientId.focus();
+});
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const sex = form.querySelector("input[name=sex]:checked");
   const body = { patient_id: patientId.value, birth_date: birthDate.value, sex: sex ? sex.value : "unknown" };
+  if (chosen !== null) body.accession_number = chosen.accession_number;
   start.disabled = true;
   clearMessage();
   try {
@@ -48,7 +153,8 @@ form.addEventListener("submit", async (event) => {
 });
 
 onWipe(wipe);
-onEnter("new", () => {
+onEnter("new", async () => {
   birthDate.max = today();
   patientId.focus();
+  await loadOrders();
 });

@@ -1,11 +1,12 @@
-// Worklist: today's exams, the exams still open (any day), a search by patient id (sent in the body,
-// never the URL); a row reopens its exam: the result, the cancelled exam's facts, or the capture.
+// Worklist: today's exams (each with where its result is on the way to the clinic), the exams still open
+// (any day), a search by patient id (sent in the body, never the URL); a row reopens its exam: the result,
+// the cancelled exam's facts, or the capture.
 
 import { api } from "./api.js";
 import { askCancel } from "./cancel.js";
 import { resumeCapture } from "./capture.js";
-import { EYE_WORDS, OUTCOME_WORDS, STATE_WORDS, button, byId, dateTimeWords, dateWords, el, setText,
-  timeWords } from "./dom.js";
+import { EYE_WORDS, OUTCOME_WORDS, STATE_WORDS, SYNC_WORDS, button, byId, dateTimeWords, dateWords, el,
+  setText, timeWords } from "./dom.js";
 import { showResult } from "./result.js";
 import { navigate, onEnter, onWipe, showError, showMessage, showScreen, wipeAll } from "./ui.js";
 
@@ -42,7 +43,7 @@ function actions(entry) {
 
 function row(entry, cells) {
   const tr = el("tr", { class: `state-${entry.state}`, attrs: { "data-exam-id": entry.exam_id } },
-    ...cells.map((text) => el("td", { text })),
+    ...cells.map((cell) => (cell instanceof Node ? cell : el("td", { text: cell }))),
     el("td", { class: "row-actions" }, ...actions(entry)));
   // The whole row is a target too (finished and cancelled exams open read-only).
   tr.addEventListener("click", (event) => {
@@ -51,10 +52,19 @@ function row(entry, cells) {
   return tr;
 }
 
+/** Where the exam's result is on its way to the PACS and the EHR: an icon and words (never colour alone). */
+function syncCell(state) {
+  const words = SYNC_WORDS[state];
+  if (!words) return el("td", { class: "sync", text: "—" });
+  return el("td", { class: `sync sync-${state}` },
+    el("span", { class: "sync-icon", text: words.icon, attrs: { "aria-hidden": "true" } }), " ",
+    el("span", { class: "sync-text", text: words.text }));
+}
+
 function renderMain(entries, emptyText) {
   byId("worklist-table").tBodies[0].replaceChildren(...entries.map((e) => row(e, [
     searched ? dateTimeWords(e.opened_at) : timeWords(e.opened_at), e.patient.patient_id,
-    STATE_WORDS[e.state] || e.state, e.outcome ? OUTCOME_WORDS[e.outcome] : "—"])));
+    STATE_WORDS[e.state] || e.state, e.outcome ? OUTCOME_WORDS[e.outcome] : "—", syncCell(e.sync)])));
   const empty = byId("worklist-empty");
   empty.textContent = entries.length ? "" : emptyText;
   empty.hidden = entries.length > 0;
