@@ -28,8 +28,10 @@ run: $(VENV)/.run-deps
 
 # System packages the tests drive for real (Debian): Chromium for the kiosk tests; Orthanc with its
 # DICOMweb plugin (its worklist plugin ships in `orthanc`) for the sync tests, which start their own
-# Orthanc on loopback (Debian's orthanc service is not needed and not enabled by the tests).
-SYSTEM_PACKAGES := chromium orthanc orthanc-dicomweb dicom3tools
+# Orthanc on loopback (Debian's orthanc service is not needed and not enabled by the tests); Prometheus for
+# promtool (deploy/prometheus/ checked by the tests; its service is not started) and systemd for systemd-analyze
+# (the units in systemd/ verified and their exposure scored).
+SYSTEM_PACKAGES := chromium orthanc orthanc-dicomweb dicom3tools prometheus systemd
 .system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
