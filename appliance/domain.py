@@ -103,7 +103,12 @@ class GateSettings:
 
 @dataclass(frozen=True)
 class Capture:
-    """One photograph of one eye, as it came from a source (camera, file, upload)."""
+    """One photograph of one eye, as it came from a source (camera, file, upload).
+
+    `labelled_eye` and `labelled_patient_id` are what the source's file says (a DICOM header's laterality and
+    Patient ID; None when it says nothing): the exam doubts a photo labelled as the other eye and refuses one
+    labelled with another patient.
+    """
 
     eye: Eye
     image: bytes
@@ -111,6 +116,8 @@ class Capture:
     field: Field = Field.UNKNOWN
     device: str = ""
     captured_at: datetime = dataclasses.field(default_factory=utc_now)
+    labelled_eye: Eye | None = None
+    labelled_patient_id: str | None = None
 
 
 @dataclass(frozen=True)
