@@ -41,6 +41,7 @@ from appliance.inference.model import Model
 from appliance.operating_point import effective_operating_point
 from appliance.quality import RetakeGuidance, assess, eye_from_metrics, field_from_metrics, retake_guidance
 from appliance.store import ExamStore
+from appliance.timing import stage
 
 MAX_IMAGES_PER_EYE = 2
 MAX_PATIENT_ID_LENGTH = 64
@@ -101,12 +102,15 @@ class ScreeningPipeline:
                                      reason_code="too_many_photos")
             replaced = _photo_to_replace(session, capture.eye, replaces)
             _refuse_same_photo_for_both_eyes(session, capture.eye, sha256)
-            image = decode_image(capture.image, self.config.limits)
+            with stage("decode"):
+                image = decode_image(capture.image, self.config.limits)
         except (ExamInputError, ImageError) as exc:
             self.store.record_audit("photo_rejected", actor=actor, exam_id=exam_id, detail={
                 "eye": capture.eye.value, "reason_code": exc.reason_code})
             raise
-        report = assess(image, self.config.quality)
+        with stage("gate"):
+            report = assess(image, self.config.quality)
+        del image  # the pixels are not needed while the photo is stored
         looks_like = eye_from_metrics(report.metrics) if report.passed else None
         photo = SessionPhoto(
             photo_id=1 + max((p.photo_id for p in session.photos), default=0), eye=capture.eye, sha256=sha256,
@@ -114,7 +118,8 @@ class ScreeningPipeline:
             captured_at=capture.captured_at, detected_field=field_from_metrics(report.metrics),
             looks_like=looks_like, eye_confirmed=looks_like is None or looks_like is capture.eye,
         )
-        self.store.add_photo(exam_id, photo, capture.image, replaces=replaced, actor=actor)
+        with stage("store"):
+            self.store.add_photo(exam_id, photo, capture.image, replaces=replaced, actor=actor)
         session = self.store.get_session(exam_id)
         guidance = retake_guidance([p.quality for p in session.attempts(capture.eye)], self.config.quality.max_attempts)
         return CaptureVerdict(photo=photo, guidance=guidance, eye_warning=eye_warning(photo), session=session)
@@ -149,25 +154,29 @@ class ScreeningPipeline:
         photos = session.current()
         check_complete(photos)
         gradable = [p for p in photos if p.quality.passed]
-        scores = self.model.score([decode_image(self.store.image_bytes(p.sha256), self.config.limits)
-                                   for p in gradable])
+        with stage("decode"):
+            images = [decode_image(self.store.image_bytes(p.sha256), self.config.limits) for p in gradable]
+        with stage("model"):
+            scores = self.model.score(images)
+        del images
         by_id = dict(zip((p.photo_id for p in gradable), scores, strict=True))
         model = self.model.info
-        images = tuple(ScreenedImage(photo=p, prediction=None if p.photo_id not in by_id
-                                     else Prediction(score=by_id[p.photo_id], model=model)) for p in photos)
+        screened = tuple(ScreenedImage(photo=p, prediction=None if p.photo_id not in by_id
+                                       else Prediction(score=by_id[p.photo_id], model=model)) for p in photos)
         findings = [ImageFinding(eye=i.eye, gradable=i.quality.passed,
-                                 score=None if i.prediction is None else i.prediction.score) for i in images]
+                                 score=None if i.prediction is None else i.prediction.score) for i in screened]
         quality = self.config.quality
-        exam = Exam(
-            exam_id=exam_id, patient=session.patient, images=images,
+        with stage("decision"):
             # Read per exam: an operating point adopted or reverted while the box runs applies at once.
-            result=decide(findings, effective_operating_point(self.store.site_operating_point(), self.model.manifest)),
-            model=model,
+            result = decide(findings, effective_operating_point(self.store.site_operating_point(), self.model.manifest))
+        exam = Exam(
+            exam_id=exam_id, patient=session.patient, images=screened, result=result, model=model,
             gate=GateSettings(profile=quality.profile, max_attempts=quality.max_attempts,
                               thresholds=dataclasses.asdict(quality)),
             opened_at=session.opened_at, operator=session.operator, attempts=session.photos, order=session.order,
         )
-        self.store.finish_exam(exam, actor=actor)
+        with stage("store"):
+            self.store.finish_exam(exam, actor=actor)
         return exam
 
     def screen(self, patient: Patient | str, captures: Sequence[Capture], *, operator: str,

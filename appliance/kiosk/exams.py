@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from appliance import timing
 from appliance.domain import Capture, ExamState, Eye, Field, Patient, ScheduledOrder, Sex
 from appliance.errors import ExamInputError, ExamNotFoundError
 from appliance.kiosk.context import (
@@ -27,6 +28,21 @@ exams_api = Blueprint("exams_api", __name__)
 _EXAM_ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png"}
+
+
+@exams_api.before_request
+def record_stages() -> None:
+    timing.start_recording()
+
+
+@exams_api.after_request
+def answer_stages(response: Response) -> Response:
+    """The seconds each step of the exam took in this request, as a `Server-Timing` header (read by
+    bench/exam.py and a browser's developer tools; durations only, nothing about the patient)."""
+    recorded = timing.take_recorded()
+    if recorded:
+        response.headers["Server-Timing"] = timing.server_timing(recorded)
+    return response
 
 
 def exam_id_or_404(exam_id: str) -> str:
