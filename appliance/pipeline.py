@@ -90,7 +90,9 @@ class ScreeningPipeline:
         Raises:
             ImageError: the photo cannot be decoded or is of an unsupported kind (nothing stored).
             ExamInputError: too many photos of the eye, a bad `replaces`, or the same photo as the other
-            eye's (EyeSideDoubtError; nothing stored). ExamStateError / ExamNotFoundError. StorageError.
+            eye's (EyeSideDoubtError; nothing stored), a file labelled with another patient (nothing stored).
+            ExamStateError / ExamNotFoundError. StorageError. A file labelled as the other eye is stored with a
+            left/right doubt, as is a photo whose optic disc is on the other side.
         """
         session = self.store.get_session(exam_id)
         if session.state is not ExamState.OPEN:
@@ -102,6 +104,7 @@ class ScreeningPipeline:
                                      reason_code="too_many_photos")
             replaced = _photo_to_replace(session, capture.eye, replaces)
             _refuse_same_photo_for_both_eyes(session, capture.eye, sha256)
+            _refuse_other_patients_photo(session, capture)
             with stage("decode"):
                 image = decode_image(capture.image, self.config.limits)
         except (ExamInputError, ImageError) as exc:
@@ -111,7 +114,9 @@ class ScreeningPipeline:
         with stage("gate"):
             report = assess(image, self.config.quality)
         del image  # the pixels are not needed while the photo is stored
-        looks_like = eye_from_metrics(report.metrics) if report.passed else None
+        # A file labelled as the other eye (a DICOM header) is doubted like a disc on the other side.
+        labelled = capture.labelled_eye if capture.labelled_eye not in (None, capture.eye) else None
+        looks_like = labelled or (eye_from_metrics(report.metrics) if report.passed else None)
         photo = SessionPhoto(
             photo_id=1 + max((p.photo_id for p in session.photos), default=0), eye=capture.eye, sha256=sha256,
             quality=report, source=capture.source, field=capture.field, device=capture.device,
@@ -214,8 +219,8 @@ def eye_warning(photo: SessionPhoto) -> str:
     """The left/right sentence for a photo the gate thinks shows the other eye ("" otherwise)."""
     if photo.eye_confirmed or photo.looks_like is None:
         return ""
-    return (f"This photo looks like a {photo.looks_like.value} eye (the optic disc is on that side), but it was "
-            f"taken as the {photo.eye.value} eye: confirm it is the {photo.eye.value} eye, or retake.")
+    return (f"This photo looks like a {photo.looks_like.value} eye (by its optic disc or its file's label), but "
+            f"it was taken as the {photo.eye.value} eye: confirm it is the {photo.eye.value} eye, or retake.")
 
 
 def clean_patient_id(patient_id: str) -> str:
@@ -276,6 +281,15 @@ def _photo_to_replace(session: ExamSession, eye: Eye, replaces: int | None) -> i
         raise ExamInputError(f"The {eye.value} eye already has {MAX_IMAGES_PER_EYE} good photos: choose one to retake.",
                              reason_code="too_many_images")
     return None
+
+
+def _refuse_other_patients_photo(session: ExamSession, capture: Capture) -> None:
+    """A photo whose file names another patient (a DICOM Patient ID) is never put in this exam."""
+    labelled = (capture.labelled_patient_id or "").strip()
+    if labelled and labelled != session.patient_id:
+        raise ExamInputError("This photo's file is for another patient than this exam's: check who is at the "
+                             "camera and which exam is open, then photograph again.",
+                             reason_code="photo_patient_mismatch")
 
 
 def _refuse_same_photo_for_both_eyes(session: ExamSession, eye: Eye, sha256: str) -> None:
