@@ -198,7 +198,7 @@ def _shrink(image: UInt8Image, size: int) -> UInt8Image:
         return image
     factor = max(h, w) // size
     if factor > 1:
-        h, w = h // factor, w // factor
+        h, w = max(1, h // factor), max(1, w // factor)  # a sliver (130×65535) keeps a row
         image = np.asarray(cv2.resize(image[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA),
                            np.uint8)
     scale = size / max(h, w)

@@ -112,7 +112,7 @@ def _shrink(image: UInt8Image) -> UInt8Image:
         return np.ascontiguousarray(image)
     factor = max(h, w) // WORK_SIZE
     if factor > 1:
-        h, w = h // factor, w // factor
+        h, w = max(1, h // factor), max(1, w // factor)  # a sliver (130×65535) keeps a row
         image = np.asarray(cv2.resize(image[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA),
                            dtype=np.uint8)
     if max(h, w) <= WORK_SIZE:
