@@ -38,6 +38,7 @@ from appliance.domain import (
 from appliance.errors import ExamInputError, ExamStateError, EyeSideDoubtError, ImageError
 from appliance.imaging import decode_image
 from appliance.inference.model import Model
+from appliance.observability.hooks import UNOBSERVED, ExamObserver
 from appliance.operating_point import effective_operating_point
 from appliance.quality import RetakeGuidance, assess, eye_from_metrics, field_from_metrics, retake_guidance
 from appliance.store import ExamStore
@@ -65,6 +66,8 @@ class ScreeningPipeline:
     config: Config
     model: Model
     store: ExamStore
+    #: Told of every gate verdict, refused photo and finished exam (the box's metrics).
+    observer: ExamObserver = UNOBSERVED
 
     def open_exam(self, patient: Patient, *, operator: str, order: ScheduledOrder | None = None) -> ExamSession:
         """Open an exam for a patient, durable on return; `order` is the worklist order it was chosen from
@@ -110,6 +113,7 @@ class ScreeningPipeline:
         except (ExamInputError, ImageError) as exc:
             self.store.record_audit("photo_rejected", actor=actor, exam_id=exam_id, detail={
                 "eye": capture.eye.value, "reason_code": exc.reason_code})
+            self.observer.photo_refused(exc.reason_code)
             raise
         with stage("gate"):
             report = assess(image, self.config.quality)
@@ -125,6 +129,7 @@ class ScreeningPipeline:
         )
         with stage("store"):
             self.store.add_photo(exam_id, photo, capture.image, replaces=replaced, actor=actor)
+        self.observer.photo_gated(report)
         session = self.store.get_session(exam_id)
         guidance = retake_guidance([p.quality for p in session.attempts(capture.eye)], self.config.quality.max_attempts)
         return CaptureVerdict(photo=photo, guidance=guidance, eye_warning=eye_warning(photo), session=session)
@@ -182,6 +187,7 @@ class ScreeningPipeline:
         )
         with stage("store"):
             self.store.finish_exam(exam, actor=actor)
+        self.observer.exam_finished(result.outcome)
         return exam
 
     def screen(self, patient: Patient | str, captures: Sequence[Capture], *, operator: str,
