@@ -29,6 +29,12 @@ def add_observer(observer: Observer) -> None:
     _observers.append(observer)
 
 
+def remove_observer(observer: Observer) -> None:
+    """Stop calling `observer` (a box that closes); nothing happens if it was not added."""
+    if observer in _observers:
+        _observers.remove(observer)
+
+
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Time the block as the step `name` (one of STAGES); a block that raises is timed too."""
