@@ -1,7 +1,8 @@
 """The box's health, for the status page and `GET /healthz` (no sign-in, so no patient data here).
 
 `ok` is honest: false when any check fails (model not loaded, camera not answering, store not writable,
-disk nearly full).
+disk nearly full). `phi_at_rest` says whether the data folder is encrypted at rest (checked once at start,
+appliance.store.at_rest); it is not a check: a box that must have it does not start without it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from appliance.errors import StorageError
 from appliance.inference.model import Model
 from appliance.operating_point import status as operating_point_status
 from appliance.store import ExamStore
+from appliance.store.at_rest import AtRest
 from appliance.store.codec import to_iso
 from appliance.store.files import atomic_write
 
@@ -35,6 +37,9 @@ class BoxStatus:
     camera: Camera
     min_free_bytes: int = MIN_FREE_BYTES
     sync_config: SyncConfig | None = None
+    #: Whether the data folder is encrypted at rest, as found at start, and whether the config requires it.
+    at_rest: AtRest | None = None
+    at_rest_required: bool = False
 
     def health(self) -> dict[str, Any]:
         """Every check with its own `ok`, and the box's `ok` (all of them)."""
@@ -56,6 +61,8 @@ class BoxStatus:
             **checks,
             "operating_point": point,
             "sync": self.sync(with_reasons=False),
+            "phi_at_rest": None if self.at_rest is None else {
+                **self.at_rest.to_dict(), "required": self.at_rest_required, "sentence": self.at_rest.sentence},
         }
 
     def sync(self, *, with_reasons: bool) -> dict[str, Any]:
