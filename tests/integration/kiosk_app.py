@@ -5,6 +5,8 @@ assembles it (appliance/kiosk/server.py), answering Host: localhost."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +25,9 @@ from appliance.runtime import Appliance, open_appliance
 ORIGIN = {"Origin": "http://localhost"}
 TECH = ("tess", "Tess Technician", Role.TECHNICIAN, "4821")
 ADMIN = ("ada", "Ada Admin", Role.ADMIN, "9876")
+#: Values for the variables of the URL rules: a made-up exam id (32 hex digits, as the box makes them), photo hash...
+PLACEHOLDERS = {"exam_id": uuid.uuid4().hex, "sha256": "ab" * 32, "photo_id": "1", "user_id": "someone",
+                "change": "disable", "filename": "kiosk.css", "item_id": "1"}
 #: Small enough that a test can go over it, large enough for every demo photo.
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
@@ -78,3 +83,8 @@ def signed_in(kiosk: Kiosk, who: tuple[str, str, Role, str] = TECH) -> tuple[Fla
 def changing(csrf: str) -> dict[str, str]:
     """Headers of a state-changing request from the kiosk's own page."""
     return {**ORIGIN, "X-CSRF-Token": csrf}
+
+
+def url_for_rule(rule: str) -> str:
+    """The rule's path with plausible values for its variables (PLACEHOLDERS)."""
+    return re.sub(r"<(?:[^:<>]+:)?(\w+)>", lambda m: PLACEHOLDERS[m.group(1)], rule)

@@ -36,6 +36,7 @@ from tests.integration.kiosk_app import (
     running_kiosk,
     sign_in,
     signed_in,
+    url_for_rule,
 )
 
 #: A right-eye demo photo that the gate sees as a right eye (its optic disc is on the right side).
@@ -45,8 +46,6 @@ UNKNOWN_EXAM = uuid.uuid4().hex
 UNKNOWN_SHA = "ab" * 32
 #: An exam id with a CR/LF in it, as a client could send to forge a log line.
 FORGED_EXAM = "abc%0d%0aFAKE"
-PLACEHOLDERS = {"exam_id": UNKNOWN_EXAM, "sha256": UNKNOWN_SHA, "photo_id": "1", "user_id": "someone",
-                "change": "disable", "filename": "kiosk.css", "item_id": "1"}
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -79,11 +78,6 @@ def no_unexpected_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 def new_patient() -> str:
     return f"P-{uuid.uuid4().hex[:12]}"
-
-
-def url_for_rule(rule: str) -> str:
-    """The rule's path with plausible values for its variables."""
-    return re.sub(r"<(?:[^:<>]+:)?(\w+)>", lambda m: PLACEHOLDERS[m.group(1)], rule)
 
 
 def assert_error(answer: TestResponse, status: int, error: str | None = None) -> dict[str, Any]:
