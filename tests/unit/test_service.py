@@ -1,10 +1,14 @@
-"""sd_notify over a real Unix datagram socket, and the watchdog heartbeat."""
+"""sd_notify over a real Unix datagram socket, the watchdog heartbeat, and what it asks before each ping."""
 
 import socket
 import threading
 from pathlib import Path
 
-from appliance.service import notify, start_watchdog
+import pytest
+
+from appliance.config import Config
+from appliance.kiosk.server import RunningSync
+from appliance.service import Vitals, notify, start_watchdog
 
 
 def _listener(tmp_path: Path) -> tuple[socket.socket, str]:
@@ -53,3 +57,47 @@ def test_watchdog_pings_only_while_healthy(tmp_path: Path) -> None:
 
 def test_no_watchdog_requested() -> None:
     assert start_watchdog(lambda: True, {"NOTIFY_SOCKET": "/x"}) is None
+
+
+def test_watchdog_is_not_ours_when_systemd_asked_another_process() -> None:
+    assert start_watchdog(lambda: True, {"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "40000", "WATCHDOG_PID": "1"}) is None
+
+
+def test_vitals_hold_while_every_check_holds_and_name_the_one_that_fails(caplog: pytest.LogCaptureFixture) -> None:
+    done = threading.Event()
+    worker = threading.Thread(target=done.wait, name="worker")
+    worker.start()
+    model_ready = [True]
+    vitals = Vitals({"the model": lambda: model_ready[0], "the worker thread": worker.is_alive})
+    assert vitals()
+    model_ready[0] = False
+    assert not vitals()
+    assert "the model failed" in caplog.text
+    model_ready[0] = True
+    done.set()
+    worker.join()
+    assert not vitals()  # a dead thread is no box
+    assert "the worker thread failed" in caplog.text
+
+
+def test_a_check_that_raises_is_a_failed_check() -> None:
+    def broken() -> bool:
+        raise RuntimeError("boom")
+
+    assert Vitals({"broken": broken})() is False
+
+
+def test_the_sync_worker_is_alive_until_its_thread_dies_and_stops_when_called(tmp_path: Path) -> None:
+    config = Config(data_dir=str(tmp_path))
+    assert RunningSync(config).alive()  # no destination: nothing to watch
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    running = RunningSync(config, thread, stop)
+    assert running.alive()
+    running()  # stops it: a stopped worker is not a dead one
+    assert not thread.is_alive() and running.alive()
+    crashed = threading.Thread(target=lambda: None)
+    crashed.start()
+    crashed.join()
+    assert not RunningSync(config, crashed).alive()
