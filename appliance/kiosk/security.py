@@ -46,8 +46,9 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 #: A request with this header set to 1 does not count as activity (a page polling in the background).
 IDLE_POLL_HEADER = "X-Idle-Poll"
-#: Paths answered without a sign-in (and /static/...).
-PUBLIC_PATHS = frozenset({"/healthz", "/sign-in", "/sign-out", "/api/session"})
+#: Paths answered without a sign-in (and /static/...). /healthz and /metrics carry no patient data: the fleet's
+#: monitoring cannot sign in (/metrics may ask for its own bearer token: appliance/kiosk/metrics.py).
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/sign-in", "/sign-out", "/api/session"})
 #: Paths that accept the pre-sign-in CSRF token.
 SIGN_IN_PATHS = frozenset({"/sign-in", "/api/session"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
