@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 HostPort = tuple[str, int | None]
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-_ALL_INTERFACES = {"", "0.0.0.0", "::"}
+_ALL_INTERFACES = {"", "0.0.0.0", "::"}  # nosec B104 # to recognise (and warn about) them; binds nothing
 
 
 def parse_host(value: str) -> HostPort | None:
