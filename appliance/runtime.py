@@ -87,7 +87,7 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
     heatmap = HeatmapModel(manifest, threads=config.model.intra_op_threads) if manifest.heatmap else None
     model = Model(manifest=manifest, runner=runner, heatmap=heatmap)
     try:
-        camera = open_camera(config.camera)
+        camera = open_camera(config)
     except BaseException:
         model.close()
         store.close()

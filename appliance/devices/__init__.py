@@ -1,8 +1,12 @@
-"""Image sources: cameras, watch folders, the simulated camera of the demo. Hardware only here."""
+"""Image sources: cameras, watch folders, the simulated camera of the demo, the barcode scanner. Hardware only here.
+
+Every camera kind (appliance/devices/registry.py) is a `Camera`; the kiosk's capture step and the one-shot exam
+use only this interface.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from appliance.domain import Capture, Eye, Field
 
@@ -24,3 +28,17 @@ class Camera(Protocol):
     def kinds(self) -> tuple[str, ...]:
         """The demo photo kinds `capture` accepts (empty for a real camera)."""
         ...
+
+
+@runtime_checkable
+class FilesItsPhotos(Protocol):
+    """A camera whose photos come from files it must put aside (the watch folder): told when the exam refused
+    a photo it gave, so the file goes to its refused photos with the reason."""
+
+    def refused(self, capture: Capture, reason: str) -> None: ...
+
+
+def report_refusal(camera: Camera, capture: Capture, reason: str) -> None:
+    """Tell a camera that files its photos that the exam refused `capture` (nothing for other cameras)."""
+    if isinstance(camera, FilesItsPhotos):
+        camera.refused(capture, reason)

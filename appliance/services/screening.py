@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.devices import Camera
+from appliance.devices import Camera, report_refusal
 from appliance.domain import Capture, Exam, ExamSession, Eye, Field, Patient, ScheduledOrder
+from appliance.errors import ApplianceError
 from appliance.pipeline import CaptureVerdict, ScreeningPipeline
 
 
@@ -29,7 +30,11 @@ class Screening:
         Raises CameraError besides what add_capture raises.
         """
         capture = self.camera.capture(eye, field) if kind is None else self.camera.capture(eye, field, kind=kind)
-        return self.pipeline.add_capture(exam_id, capture, actor=actor, replaces=replaces)
+        try:
+            return self.pipeline.add_capture(exam_id, capture, actor=actor, replaces=replaces)
+        except ApplianceError as exc:  # a camera that files its photos (the watch folder) sets the file aside
+            report_refusal(self.camera, capture, exc.message)
+            raise
 
     def add_photo(self, exam_id: str, capture: Capture, *, actor: str, replaces: int | None = None) -> CaptureVerdict:
         """A photo that came from elsewhere (an upload, a watch folder)."""
