@@ -19,6 +19,7 @@ from appliance.kiosk.auth_routes import auth
 from appliance.kiosk.context import KioskServices
 from appliance.kiosk.exams import exams_api
 from appliance.kiosk.reports import report_pages
+from appliance.kiosk.scanner import scanner_api
 from appliance.kiosk.security import install_security
 from appliance.kiosk.status import status_pages
 from appliance.kiosk.worklist import worklist_api
@@ -50,6 +51,7 @@ def create_app(kiosk: KioskServices, auth_config: AuthConfig, *, allowed_hosts: 
     app.register_blueprint(report_pages)
     app.register_blueprint(exams_api, url_prefix="/api")
     app.register_blueprint(worklist_api, url_prefix="/api")
+    app.register_blueprint(scanner_api, url_prefix="/api")
     app.register_blueprint(admin_api, url_prefix="/api")
     app.register_blueprint(admin_pages)
 

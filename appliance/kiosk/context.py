@@ -9,6 +9,7 @@ from typing import Any, cast
 from flask import current_app, g, request
 
 from appliance.auth.accounts import Accounts
+from appliance.devices.scanner import BarcodeScanner
 from appliance.errors import ApplianceError, ExamInputError
 from appliance.services import Administration, BoxStatus, ExamRecords, Screening
 from appliance.services.orders import ScheduledOrders
@@ -32,6 +33,8 @@ class KioskServices:
     max_attempts: int
     #: Today's scheduled patients from the clinic's worklist (None: no worklist configured).
     orders: ScheduledOrders | None = None
+    #: The barcode scanner for the patient id (None: the page's keyboard-wedge reading only).
+    scanner: BarcodeScanner | None = None
 
 
 def services() -> KioskServices:
