@@ -5,7 +5,7 @@
 import { api } from "./api.js";
 import { byId, dateWords, el, setText } from "./dom.js";
 import { startCapture } from "./capture.js";
-import { clearMessage, onEnter, onWipe, showError } from "./ui.js";
+import { clearMessage, onEnter, onWipe, showError, showMessage } from "./ui.js";
 
 const form = byId("new-exam-form");
 const patientId = byId("patient-id");
@@ -114,11 +114,84 @@ function wipe() {
   hideOrders();
 }
 
+// Barcode scanners. A keyboard-wedge scanner types the id much faster than a person and presses Enter; a serial
+// scanner's codes come from GET /api/scanner/next (a long poll that is no activity for the idle timeout). Either
+// way a code that does not fit the clinic's pattern ([scanner] pattern) is refused with a sentence.
+const WEDGE_MAX_GAP_MS = 50;
+const WEDGE_MIN_LENGTH = 3;
+const REFUSED_SCAN = "The scanned code is not a patient id of this clinic: check the barcode, or type the id.";
+let scanPattern = null;
+let scannerPolling = false;
+let keyTimes = [];
+
+function fitsPattern(code) {
+  return scanPattern === null || scanPattern.test(code);
+}
+
+function takeScan(code) {
+  if (!fitsPattern(code)) {
+    showMessage(REFUSED_SCAN);
+    patientId.select();
+    return;
+  }
+  clearMessage();
+  if (chosen !== null && code !== chosen.patient_id) unchoose();
+  patientId.value = code;
+  birthDate.focus();
+}
+
+async function pollScanner() {
+  if (scannerPolling) return;
+  scannerPolling = true;
+  for (;;) {
+    if (byId("screen-new").hidden) {
+      await new Promise((resolve) => { setTimeout(resolve, 1000); });
+      continue;
+    }
+    try {
+      const answer = await api("/api/scanner/next?wait=15", { headers: { "X-Idle-Poll": "1" } });
+      if (!answer.configured) break;
+      if (answer.scan && !byId("screen-new").hidden) {
+        if (answer.scan.patient_id) takeScan(answer.scan.patient_id);
+        else showMessage(answer.scan.refused || REFUSED_SCAN);
+      }
+    } catch (err) {
+      if (err.status === 401) break; // signed out: the page is leaving
+      await new Promise((resolve) => { setTimeout(resolve, 5000); });
+    }
+  }
+  scannerPolling = false;
+}
+
+async function startScanner() {
+  try {
+    const info = await api("/api/scanner", { headers: { "X-Idle-Poll": "1" } });
+    try {
+      scanPattern = new RegExp(`^(?:${info.pattern})$`);
+    } catch {
+      scanPattern = null; // a pattern JavaScript cannot read: the server still checks serial scans
+    }
+    if (info.configured) pollScanner();
+  } catch {
+    // No scanner answer: typing (and a keyboard-wedge scanner) still works.
+  }
+}
+
 // A scanner types the id and presses Enter: go on to the date of birth rather than start the exam.
 patientId.addEventListener("keydown", (event) => {
   if (event.key === "Enter") {
     event.preventDefault();
+    const fast = keyTimes.length >= WEDGE_MIN_LENGTH
+      && keyTimes.every((t, i) => i === 0 || t - keyTimes[i - 1] <= WEDGE_MAX_GAP_MS);
+    keyTimes = [];
+    if (fast) {
+      takeScan(patientId.value.trim());
+      return;
+    }
     birthDate.focus();
+  } else if (event.key.length === 1) {
+    if (patientId.value === "" || patientId.selectionStart === 0) keyTimes = [];
+    keyTimes.push(event.timeStamp);
   }
 });
 
@@ -156,5 +229,6 @@ onWipe(wipe);
 onEnter("new", async () => {
   birthDate.max = today();
   patientId.focus();
+  if (!scannerPolling) startScanner();
   await loadOrders();
 });
