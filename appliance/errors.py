@@ -186,3 +186,12 @@ class WorklistUnavailableError(ApplianceError):
 
     reason_code = "worklist_unavailable"
     http_status = 503
+
+
+class BusyError(ApplianceError):
+    """The appliance has as much work in flight as it takes at once: the client tries again after
+    `retry_after_s` seconds (HTTP 503 with a Retry-After header)."""
+
+    reason_code = "appliance_busy"
+    http_status = 503
+    retry_after_s = 2
