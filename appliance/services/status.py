@@ -16,6 +16,7 @@ from typing import Any
 from appliance import __version__
 from appliance.config import SyncConfig
 from appliance.devices import Camera
+from appliance.devices.state import device_state
 from appliance.domain import ExamState
 from appliance.errors import StorageError
 from appliance.inference.model import Model
@@ -73,11 +74,10 @@ class BoxStatus:
             return {"configured": bool(self.sync_config and self.sync_config.configured), "error": type(err).__name__}
 
     def _camera(self) -> dict[str, Any]:
-        try:
-            connected = bool(self.camera.connected())
-        except Exception:  # a camera driver failing must not break the health check
-            connected = False
-        return {"ok": connected, "kind": self.camera.name, "connected": connected}
+        # device_state never raises: a camera driver failing must not break the health check. Its sentence
+        # names folders and ports, never a patient or a photo's file.
+        state = device_state(self.camera)
+        return {"ok": state.connected, "kind": self.camera.name, "connected": state.connected, "state": state.state}
 
     def _store(self) -> dict[str, Any]:
         try:
