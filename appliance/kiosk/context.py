@@ -4,7 +4,7 @@ request helpers every blueprint shares: the signed-in user, JSON bodies, bounded
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import current_app, g, request
 
@@ -13,6 +13,9 @@ from appliance.devices.scanner import BarcodeScanner
 from appliance.errors import ApplianceError, ExamInputError
 from appliance.services import Administration, BoxStatus, ExamRecords, Screening
 from appliance.services.orders import ScheduledOrders
+
+if TYPE_CHECKING:
+    from appliance.kiosk.metrics import MetricsExport
 
 
 class UnsupportedMediaTypeError(ApplianceError):
@@ -33,6 +36,8 @@ class KioskServices:
     max_attempts: int
     #: Today's scheduled patients from the clinic's worklist (None: no worklist configured).
     orders: ScheduledOrders | None = None
+    #: What GET /metrics serves (None: `[metrics] enabled = false`, it answers 404).
+    metrics: MetricsExport | None = None
     #: The barcode scanner for the patient id (None: the page's keyboard-wedge reading only).
     scanner: BarcodeScanner | None = None
 
