@@ -18,6 +18,7 @@ from appliance.kiosk.admin import admin_api, admin_pages
 from appliance.kiosk.auth_routes import auth
 from appliance.kiosk.context import KioskServices
 from appliance.kiosk.exams import exams_api
+from appliance.kiosk.metrics import metrics_pages
 from appliance.kiosk.reports import report_pages
 from appliance.kiosk.scanner import scanner_api
 from appliance.kiosk.security import install_security
@@ -48,6 +49,7 @@ def create_app(kiosk: KioskServices, auth_config: AuthConfig, *, allowed_hosts: 
     install_security(app, kiosk.accounts, auth_config, allowed_hosts)
     app.register_blueprint(auth)
     app.register_blueprint(status_pages)
+    app.register_blueprint(metrics_pages)
     app.register_blueprint(report_pages)
     app.register_blueprint(exams_api, url_prefix="/api")
     app.register_blueprint(worklist_api, url_prefix="/api")
