@@ -14,6 +14,8 @@ from appliance.inference.heatmap import HeatmapModel
 from appliance.inference.manifest import load_manifest
 from appliance.inference.model import Model
 from appliance.inference.registry import select_runner
+from appliance.observability.metrics import BoxMetrics
+from appliance.observability.update_state import unknown_update_state
 from appliance.operating_point import effective_operating_point
 from appliance.pipeline import ScreeningPipeline
 from appliance.services import Administration, BoxStatus, ExamRecords, Screening
@@ -35,8 +37,11 @@ class Appliance:
     exams: ExamRecords
     status: BoxStatus
     admin: Administration
+    #: The box's own Prometheus registry: the pipeline's counts and stage times, its status at each scrape.
+    metrics: BoxMetrics
 
     def close(self) -> None:
+        self.metrics.close()
         self.model.close()
         self.store.close()
 
@@ -92,9 +97,11 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
         model.close()
         store.close()
         raise
-    pipeline = ScreeningPipeline(config=config, model=model, store=store)
+    metrics = BoxMetrics()
+    pipeline = ScreeningPipeline(config=config, model=model, store=store, observer=metrics)
+    status = BoxStatus(store=store, model=model, camera=camera, sync_config=config.sync)
+    metrics.watch(status, unknown_update_state)
     return Appliance(config=config, store=store, model=model, camera=camera, pipeline=pipeline,
                      screening=Screening(pipeline=pipeline, camera=camera),
                      exams=ExamRecords(store=store, model=model, limits=config.limits),
-                     status=BoxStatus(store=store, model=model, camera=camera, sync_config=config.sync),
-                     admin=Administration(config=config, store=store, model=model))
+                     status=status, admin=Administration(config=config, store=store, model=model), metrics=metrics)
