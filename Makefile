@@ -30,8 +30,9 @@ run: $(VENV)/.run-deps
 # DICOMweb plugin (its worklist plugin ships in `orthanc`) for the sync tests, which start their own
 # Orthanc on loopback (Debian's orthanc service is not needed and not enabled by the tests); Prometheus for
 # promtool (deploy/prometheus/ checked by the tests; its service is not started) and systemd for systemd-analyze
-# (the units in systemd/ verified and their exposure scored).
-SYSTEM_PACKAGES := chromium orthanc orthanc-dicomweb dicom3tools prometheus systemd
+# (the units in systemd/ verified and their exposure scored); openssh-server for the fleet rollout tests, which
+# start their own sshd on loopback (tests/integration/fleet; Debian's ssh service is not started).
+SYSTEM_PACKAGES := chromium orthanc orthanc-dicomweb dicom3tools prometheus systemd openssh-server
 .system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
