@@ -14,6 +14,8 @@ retina, so three cues look inside it:
   under NEUTRAL_SATURATION, brightness over half the field's 95th percentile): the white of the
   eye, paper, a lamp. In a retina only the optic disc and reflexes are that pale — or a veil of
   haze, which the quality rules judge separately.
+- `saturation`: the median saturation ((largest - smallest channel) / largest) of the field: a
+  veil of haze or flare greys the whole field (a quality cue, not a not-fundus one).
 - `anterior_eye`: the lesser of `neutral_fraction` and `pupil_fraction`, the share of the central
   field (within CENTRE radii) darker than PUPIL_SHARE of the field's median: high only when a white
   sclera and a black pupil are both in view, as in a photo of the front of the eye. A dark macula
@@ -52,6 +54,7 @@ class Content:
     cool_fraction: float
     neutral_fraction: float
     pupil_fraction: float
+    saturation: float
 
     @property
     def anterior_eye(self) -> float:
@@ -64,11 +67,12 @@ class Content:
             "neutral_fraction": self.neutral_fraction,
             "pupil_fraction": self.pupil_fraction,
             "anterior_eye": self.anterior_eye,
+            "saturation": self.saturation,
         }
 
 
 #: What an empty field measures as: nothing retina-like in it.
-UNMEASURABLE = Content(pixel_noise=10.0, cool_fraction=1.0, neutral_fraction=1.0, pupil_fraction=1.0)
+UNMEASURABLE = Content(pixel_noise=10.0, cool_fraction=1.0, neutral_fraction=1.0, pupil_fraction=1.0, saturation=0.0)
 
 
 def measure_content(image: UInt8Image, field: Mask, view: FieldView) -> Content:
@@ -87,7 +91,8 @@ def measure_content(image: UInt8Image, field: Mask, view: FieldView) -> Content:
     red = view.rgb[:, :, 0][inside]
     brightest = view.brightest[inside]
     darkest = view.darkest[inside].astype(np.int16)
-    colourless = (brightest.astype(np.int16) - darkest) < NEUTRAL_SATURATION * brightest
+    spread = brightest.astype(np.int16) - darkest
+    colourless = spread < NEUTRAL_SATURATION * brightest
     bright = brightest > NEUTRAL_BRIGHTNESS * percentile_u8(brightest, 95)
     black = view.brightest[view.region(CENTRE)] < PUPIL_SHARE * percentile_u8(brightest, 50)
     return Content(
@@ -95,4 +100,5 @@ def measure_content(image: UInt8Image, field: Mask, view: FieldView) -> Content:
         cool_fraction=float(np.mean(red < brightest)),
         neutral_fraction=float(np.mean(colourless & bright)),
         pupil_fraction=float(np.mean(black)) if black.size else 0.0,
+        saturation=float(np.median(spread / np.maximum(brightest, 1).astype(np.float32))),
     )

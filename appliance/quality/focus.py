@@ -1,6 +1,6 @@
 """Focus: is the retina sharp, and are its vessels visible? Pure.
 
-Two measures on the green channel of the field view (the field DIAMETER px across, so the same
+Measures on the green channel of the field view (the field DIAMETER px across, so the same
 photo scores the same at any resolution), inside the field shrunk away from its rim (the rim is a
 strong edge in sharp and blurred photos alike):
 
@@ -10,6 +10,11 @@ strong edge in sharp and blurred photos alike):
   black-hat of VESSEL_WIDTH px, relative to the local background) — vessels, the structure every
   grader looks for. `vessel_visibility_centre` is the same within CENTRE radii of the centre,
   around the macula of a macula-centred photo, where blur and haze hide the small vessels first.
+- `detail_ratio`: the variance of the green channel's finest detail (a band-pass between Gaussians
+  of DETAIL_BANDS[0] and [1] px: small vessels, the edges of large ones) over that of the next,
+  coarser band ([1] to [2] px: the large vessels themselves). Blur and haze take the finest detail
+  first, so the ratio falls; unlike `focus` it does not grow with the photo's contrast or exposure,
+  so a dim but sharp camera scores like a bright one.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from appliance.quality.field_view import DIAMETER, FieldView
+from appliance.quality.field_view import DIAMETER, FieldView, masked_blur
 
 FloatImage = npt.NDArray[np.float32]
 
@@ -39,25 +44,30 @@ VESSEL_CONTRAST = 0.04
 BACKGROUND_FLOOR = 0.3
 #: Radius (in field radii) of the central region.
 CENTRE = 0.45
+#: Gaussians (px at the view's scale) bounding the two bands of `detail_ratio`: finest detail, then vessels.
+DETAIL_BANDS = (1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
 class Focus:
-    """focus >= 0 (larger is sharper); vessel visibility 0..1 over the field and at its centre."""
+    """focus >= 0 (larger is sharper); vessel visibility 0..1 over the field and at its centre;
+    detail_ratio >= 0 (larger is crisper)."""
 
     focus: float
     vessel_visibility: float
     vessel_visibility_centre: float
+    detail_ratio: float
 
     def metrics(self) -> dict[str, float]:
         return {
             "focus": self.focus,
             "vessel_visibility": self.vessel_visibility,
             "vessel_visibility_centre": self.vessel_visibility_centre,
+            "detail_ratio": self.detail_ratio,
         }
 
 
-UNMEASURABLE = Focus(0.0, 0.0, 0.0)
+UNMEASURABLE = Focus(0.0, 0.0, 0.0, 0.0)
 
 
 def measure_focus(view: FieldView) -> Focus:
@@ -75,7 +85,20 @@ def measure_focus(view: FieldView) -> Focus:
         focus=float(laplacian[inner].var()),
         vessel_visibility=float(np.mean(vessel[inner])),
         vessel_visibility_centre=float(np.mean(vessel[centre])) if np.count_nonzero(centre) >= 100 else 0.0,
+        detail_ratio=_detail_ratio(view, inner),
     )
+
+
+def _detail_ratio(view: FieldView, inner: npt.NDArray[np.bool_]) -> float:
+    """Variance of the finest band over that of the next coarser one, over `inner` (the field
+    blurred over itself only, so its rim adds no edge); 0 when the field is flat."""
+    blurred = [masked_blur(view.green, view.mask, sigma) for sigma in DETAIL_BANDS]
+    fine, coarse = blurred[0] - blurred[1], blurred[1] - blurred[2]
+    where = inner & np.isfinite(fine) & np.isfinite(coarse)
+    if np.count_nonzero(where) < 100:
+        return 0.0
+    base = float(coarse[where].var())
+    return float(fine[where].var()) / base if base > 1e-6 else 0.0
 
 
 def _vessel_map(smooth: FloatImage, level: float) -> npt.NDArray[np.bool_]:

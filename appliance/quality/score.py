@@ -23,6 +23,7 @@ SCORE_FEATURES: dict[str, tuple[str, str, bool]] = {
     "focus": ("blurred", "blurred", True),
     "vessel_visibility": ("blurred", "blurred", False),
     "vessel_visibility_centre": ("blurred", "blurred", False),
+    "detail_ratio": ("blurred", "blurred", True),
     "pixel_noise": ("blurred", "blurred", True),
     "illum_dark_fraction": ("uneven_illumination", "uneven_illumination", False),
     "illum_bright_fraction": ("uneven_illumination", "uneven_illumination", False),
@@ -36,6 +37,7 @@ SCORE_FEATURES: dict[str, tuple[str, str, bool]] = {
     "saturated_fraction": ("overexposed", "overexposed", False),
     "cool_fraction": ("hazy", "hazy", False),
     "neutral_fraction": ("hazy", "hazy", False),
+    "saturation": ("hazy", "hazy", False),
 }
 INTERCEPT = "intercept"
 #: Floor before taking a log (the log-scale metrics are >= 0).

@@ -94,3 +94,21 @@ def test_reasons_name_every_failed_check_in_fix_first_order() -> None:
     report = assess(photo, strict)
     assert report.reason_codes[0] == "too_dark"
     assert report.reason_codes[-1] == "blurred" and "uneven_illumination" in report.reason_codes
+
+
+def test_detail_ratio_falls_with_blur_but_not_with_exposure() -> None:
+    photo = synth.fundus()
+    sharp = assess(photo, THRESHOLDS).metrics
+    soft = assess(cv2.GaussianBlur(photo, (0, 0), 4.0), THRESHOLDS).metrics  # ~2 px at the 256-px view
+    dim = assess(synth.darken(photo, 0.5), THRESHOLDS).metrics
+    assert soft["detail_ratio"] < 0.5 * sharp["detail_ratio"]
+    # Halving the light quarters `focus` (it grows with contrast); the ratio stays.
+    assert dim["focus"] < 0.35 * sharp["focus"]
+    assert dim["detail_ratio"] == pytest.approx(sharp["detail_ratio"], rel=0.05)
+
+
+def test_a_grey_veil_lowers_the_saturation() -> None:
+    photo = synth.fundus()
+    clear = assess(photo, THRESHOLDS).metrics["saturation"]
+    veiled = assess(synth.haze(photo, 0.4), THRESHOLDS).metrics["saturation"]
+    assert clear > 0.6 and veiled < clear - 0.2
