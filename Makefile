@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q
 export FUNDUS_DATA_DIR ?= $(abspath ../shared/data/fundus)
 
-.PHONY: run test lint typecheck clean-state .system-deps
+.PHONY: run test lint typecheck clean-state .system-deps lock audit bandit security sbom fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,7 @@ SYSTEM_PACKAGES := chromium orthanc orthanc-dicomweb dicom3tools prometheus syst
 test: $(VENV)/.dev-deps .system-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/bandit -r appliance -q
 	$(BIN)/pytest
 
 lint: $(VENV)/.dev-deps
@@ -55,3 +56,43 @@ typecheck: $(VENV)/.dev-deps
 # Forget every exam of the demo (the SQLite store and images under ./var).
 clean-state:
 	rm -rf var
+
+# --- Security (SECURITY.md) -----------------------------------------------------------------------------------
+# The lock files: every runtime (requirements.lock) and dev (requirements-dev.lock) package pinned with the sha256
+# of each of its files, for every platform and Python >= 3.10, resolved by uv from pyproject.toml against PyPI.
+# Pins already in a lock are kept; `make lock UPGRADE=1` moves to the newest allowed. Install one with
+# `pip install --require-hashes --no-deps -r requirements.lock && pip install --no-deps .` (the device image).
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.10 --generate-hashes --quiet \
+	$(if $(UPGRADE),--upgrade)
+lock: $(VENV)/.dev-deps
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev -o requirements-dev.lock
+
+# Known vulnerabilities of every pinned package, from PyPI's advisory data (the JSON API on pypi.org). --strict:
+# a package that could not be checked fails the audit instead of passing it. Needs that API: not in `make test`.
+AUDIT := $(BIN)/pip-audit --strict --disable-pip --require-hashes --progress-spinner off
+audit: $(VENV)/.dev-deps
+	$(AUDIT) -r requirements.lock
+	$(AUDIT) -r requirements-dev.lock
+
+# Static analysis of the firmware; each finding is fixed or justified in place (# nosec Bxxx # reason).
+bandit: $(VENV)/.dev-deps
+	$(BIN)/bandit -r appliance -q
+
+security: bandit audit
+
+# CycloneDX SBOM of the runtime lock under the firmware's version (build output, not committed).
+sbom: $(VENV)/.dev-deps
+	$(BIN)/python -m build.sbom --out dist/sbom.cdx.json
+
+# The fuzz tests at 20x their CI examples with fresh random draws, the API fuzz at 150 examples per operation,
+# then coverage-guided fuzzing of image ingest with atheris where it installs (findings land in dist/fuzz/).
+FUZZ_SECONDS ?= 120
+fuzz: $(VENV)/.dev-deps
+	FUZZ_SCALE=20 FUZZ_RANDOM=1 API_FUZZ_EXAMPLES=150 $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/unit/test_ingest_fuzz.py tests/integration/test_kiosk_attack_surface.py tests/system/test_api_fuzz.py
+	@mkdir -p dist/fuzz/corpus && cp appliance/devices/samples/*.jpg dist/fuzz/corpus/
+	@if $(PIP) atheris 2>/dev/null; then \
+	  $(BIN)/python -m tests.fuzz.atheris_ingest -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=8192 \
+	    -artifact_prefix=dist/fuzz/ dist/fuzz/corpus; \
+	else echo "atheris does not install on this Python/platform: coverage-guided fuzzing skipped"; fi
