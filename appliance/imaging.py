@@ -8,6 +8,14 @@ stray marker in its image data, a PNG must end with IEND), because libjpeg decod
 scrambled file with only a printed warning and grey or smeared rows; then the decode itself;
 then colour and depth checks on the pixels.
 
+For the model, `reduced=True` decodes at the size it needs, not the camera's: a JPEG at 1/2, 1/4 or
+1/8 of its sides (libjpeg's scaled IDCT, which averages each block as it decodes: a 12-megapixel photo
+decodes about five times faster, into a sixteenth of the memory), any other format reduced by the same
+whole factor after decoding, the shorter side kept at least MODEL_MIN_SIDE. The quality gate gets every
+pixel: its pixel-noise cue (a sensor fault is `not_fundus`) subsamples the photo precisely because
+averaging hides noise (a 12-megapixel noise frame decoded at 1/4 measures as a hazy retina). The limits
+above apply to the photo as taken either way.
+
 Every failure is an ImageError subclass from appliance.errors with a stable reason code and
 one operator sentence.
 """
@@ -40,6 +48,15 @@ GREY_MAX_COLOURED_SHARE = 0.001
 #: reach the quality gate to be judged overexposed, not be refused as a black-and-white file.
 WASHED_OUT_LEVEL = 250
 WASHED_OUT_SHARE = 0.2
+
+#: The shorter side a photo decoded for the model keeps, at least (unless the photo itself is smaller):
+#: the model sees the camera's aperture (at least half the shorter side, see [quality]
+#: min_fov_diameter_fraction) resampled to its input size (256 px), and the aperture is found on a copy
+#: at most 512 px across, as the gate finds it.
+MODEL_MIN_SIDE = 512
+#: libjpeg's scaled decodes, by the factor each divides the sides by.
+_REDUCED_JPEG = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 _MB = 1024 * 1024
 _UNREADABLE = "The file is not a readable image"
@@ -95,10 +112,12 @@ def image_format(data: bytes) -> str:
     return "unknown"
 
 
-def decode_image(data: bytes, limits: LimitsConfig) -> UInt8Image:
+def decode_image(data: bytes, limits: LimitsConfig, *, reduced: bool = False) -> UInt8Image:
     """Decode a JPEG, PNG, TIFF or BMP photo into an RGB uint8 array of shape (H, W, 3).
 
-    An alpha channel is dropped. EXIF orientation of a JPEG is applied.
+    With `reduced` (for the model, never for the quality gate) the sides are divided by the largest of
+    1, 2, 4 or 8 that keeps the shorter side at least MODEL_MIN_SIDE (rounded up, as libjpeg does). An
+    alpha channel is dropped. EXIF orientation of a JPEG is applied.
 
     Raises:
         ImageDecodeError: empty, truncated, corrupt, or not an image (a PDF, a text file).
@@ -120,16 +139,35 @@ def decode_image(data: bytes, limits: LimitsConfig) -> UInt8Image:
             reason_code="image_truncated" if cut else "image_corrupt",
             detail=damage,
         )
-    pixels = _decode_pixels(data, fmt)
-    if sorted(pixels.shape[:2]) != sorted((header.height, header.width)):
+    factor = reduction(header) if reduced else 1
+    pixels = _decode_pixels(data, fmt, factor)
+    expected = (header.height, header.width) if fmt != "jpeg" else (_divided(header.height, factor),
+                                                                    _divided(header.width, factor))
+    if sorted(pixels.shape[:2]) != sorted(expected):
         # Never expected (EXIF orientation may swap the sides, nothing else): the header was
         # parsed wrong or the file is inconsistent.
         raise ImageDecodeError(
             f"{_UNREADABLE}: the file is damaged; {_EXPORT_HINT}.",
             reason_code="image_corrupt",
-            detail=f"header says {header.width}x{header.height}, decoded {pixels.shape}",
+            detail=f"header says {header.width}x{header.height}, decoded {pixels.shape} at 1/{factor}",
         )
-    return _to_rgb8(pixels)
+    rgb = _to_rgb8(pixels)
+    if factor > 1 and fmt != "jpeg":
+        h, w = rgb.shape[:2]
+        rgb = np.asarray(cv2.resize(rgb, (_divided(w, factor), _divided(h, factor)), interpolation=cv2.INTER_AREA),
+                         dtype=np.uint8)
+    return rgb
+
+
+def _divided(side: int, factor: int) -> int:
+    """A side divided by the factor, rounded up (libjpeg's scaled output size)."""
+    return -(-side // factor)
+
+
+def reduction(header: ImageHeader) -> int:
+    """The factor (1, 2, 4 or 8) `decode_image(..., reduced=True)` divides the sides of this photo by."""
+    shorter = min(header.width, header.height)
+    return max((f for f in _REDUCED_JPEG if _divided(shorter, f) >= MODEL_MIN_SIDE), default=1)
 
 
 def read_header(data: bytes, fmt: str | None = None) -> ImageHeader:
@@ -264,11 +302,12 @@ def _png_damage(data: bytes) -> str:
 _DAMAGE_CHECKS = {"jpeg": _jpeg_damage, "png": _png_damage}
 
 
-def _decode_pixels(data: bytes, fmt: str) -> npt.NDArray[np.generic]:
+def _decode_pixels(data: bytes, fmt: str, factor: int) -> npt.NDArray[np.generic]:
     buffer = np.frombuffer(data, dtype=np.uint8)
-    # IMREAD_COLOR applies EXIF orientation; JPEG holds only 8-bit samples here (checked from the
-    # header), so nothing else is lost. Other formats keep their depth and alpha for the checks.
-    flags = cv2.IMREAD_COLOR if fmt == "jpeg" else cv2.IMREAD_UNCHANGED
+    # IMREAD_COLOR (and its reduced forms) applies EXIF orientation; JPEG holds only 8-bit samples
+    # here (checked from the header), so nothing else is lost. Other formats keep their depth and
+    # alpha for the checks, at full size (only JPEG can be decoded smaller).
+    flags = _REDUCED_JPEG[factor] if fmt == "jpeg" else cv2.IMREAD_UNCHANGED
     try:
         pixels = cv2.imdecode(buffer, flags)
     except cv2.error as exc:
@@ -297,8 +336,13 @@ def _to_rgb8(pixels: npt.NDArray[np.generic]) -> UInt8Image:
             reason_code="image_format_unsupported",
             detail=f"decoded shape {pixels.shape}",
         )
-    # OpenCV's channel order is B, G, R(, A): reverse the first three, which also drops alpha.
-    rgb = np.ascontiguousarray(pixels[:, :, 2::-1], dtype=np.uint8)
+    # OpenCV's channel order is B, G, R(, A): reverse the first three, which also drops alpha. Three
+    # channels are swapped in place: a camera's full-size photo is not held twice.
+    bgr: UInt8Image = np.asarray(pixels, dtype=np.uint8)
+    if bgr.shape[2] == 3 and bgr.flags.c_contiguous and bgr.flags.writeable:
+        rgb = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr), dtype=np.uint8)
+    else:
+        rgb = np.ascontiguousarray(bgr[:, :, 2::-1])
     if _is_grey(rgb):
         raise _grayscale()
     return rgb

@@ -165,7 +165,9 @@ class ScreeningPipeline:
         check_complete(photos)
         gradable = [p for p in photos if p.quality.passed]
         with stage("decode"):
-            images = [decode_image(self.store.image_bytes(p.sha256), self.config.limits) for p in gradable]
+            # At the model's size (the gate, which needs every pixel, judged them at capture).
+            images = [decode_image(self.store.image_bytes(p.sha256), self.config.limits, reduced=True)
+                      for p in gradable]
         with stage("model"):
             scores = self.model.score(images)
         del images
@@ -205,7 +207,7 @@ class ScreeningPipeline:
             clean_patient_id(patient.patient_id)
             check_shape(captures)
             for capture in captures:
-                decode_image(capture.image, self.config.limits)
+                decode_image(capture.image, self.config.limits, reduced=True)  # can it be decoded at all
         except (ExamInputError, ImageError) as exc:
             self.store.record_audit("exam_rejected", actor=operator, detail={
                 "reason_code": exc.reason_code, "message": exc.message})

@@ -121,7 +121,7 @@ def load_batch(files: list[Path], manifest: ModelManifest, limits: LimitsConfig 
     tensors = []
     for path in files:
         try:
-            tensors.append(preprocess(decode_image(path.read_bytes(), limits), manifest.input))
+            tensors.append(preprocess(decode_image(path.read_bytes(), limits, reduced=True), manifest.input))
         except (OSError, ImageError) as exc:
             log.warning("Parity image %s skipped: %s", path, getattr(exc, "message", exc))
     if not tensors:

@@ -60,7 +60,7 @@ def load_squares(
     skipped: list[str] = []
     for i, path in enumerate(tqdm(paths, desc=desc, unit="img", mininterval=1.0)):
         try:
-            squares[len(kept)] = fundus_square(decode_image(path.read_bytes(), limits), spec)
+            squares[len(kept)] = fundus_square(decode_image(path.read_bytes(), limits, reduced=True), spec)
         except (OSError, ImageError) as exc:
             reason = getattr(exc, "message", None) or str(exc)
             if strict:

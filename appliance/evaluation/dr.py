@@ -20,7 +20,7 @@ from appliance.config import LimitsConfig, QualityConfig
 from appliance.domain import QualityReport
 from appliance.errors import ImageError
 from appliance.evaluation.dataset import LabelledImage
-from appliance.imaging import decode_image
+from appliance.imaging import decode_image, read_header, reduction
 from appliance.inference.manifest import ModelManifest
 from appliance.inference.preprocess import preprocess
 from appliance.inference.runner import Runner
@@ -97,6 +97,10 @@ def prepare(item: LabelledImage, limits: LimitsConfig, quality: QualityConfig,
     except ValueError as exc:
         return ImageResult(item, None, None, failure=GATE_FAILED, failure_message=str(exc))
     try:
+        # The model sees the photo as the appliance decodes it for the model (reduced for a camera's
+        # full-size photo; the gate above judged every pixel).
+        if reduction(read_header(data)) > 1:
+            image = decode_image(data, limits, reduced=True)
         tensor = preprocess(image, manifest.input)
     except ValueError as exc:
         return ImageResult(item, None, report.passed, report.reason_codes, PREPROCESS_FAILED, str(exc))
