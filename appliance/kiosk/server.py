@@ -20,7 +20,6 @@ from appliance.runtime import open_appliance
 from appliance.service import Vitals, notify, start_watchdog
 from appliance.services.orders import ScheduledOrders
 from appliance.store import ExamStore
-from appliance.sync.targets import build_worker
 
 log = logging.getLogger("appliance.kiosk")
 
@@ -110,6 +109,8 @@ def start_sync(config: Config) -> RunningSync:
     if not config.sync.configured:
         log.info("sync: no destination configured; finished exams wait in the outbox")
         return RunningSync(config)
+    from appliance.sync.targets import build_worker  # pydicom and pynetdicom: a third of the start-up time
+
     store = ExamStore.open(config.data_path)
     worker = build_worker(config.sync, store)
     if worker is None:

@@ -10,7 +10,6 @@ from appliance.config import LimitsConfig
 from appliance.domain import Exam, ExamSession, ExamState, WorklistEntry, utc_now
 from appliance.imaging import decode_image
 from appliance.inference.model import Model
-from appliance.report import exam_report_pdf
 from appliance.store import ExamStore
 from appliance.summary import exam_summary
 
@@ -60,6 +59,8 @@ class ExamRecords:
         self.store.record_audit("exam_viewed", actor=reader, exam_id=exam_id, detail={"what": "report"})
         pdf = self.store.report_pdf(exam_id)
         if pdf is None:
+            from appliance.report.pdf import exam_report_pdf  # fpdf: imported when the first PDF is made
+
             photos = {image.sha256: self.store.image_bytes(image.sha256) for image in exam.images}
             pdf = exam_report_pdf(exam_summary(exam), photos)
             self.store.save_report(exam_id, pdf, actor=reader)
@@ -71,4 +72,4 @@ class ExamRecords:
 
     def heatmap(self, sha256: str) -> bytes:
         """PNG of where the model looked on a stored photo. Raises KeyError, HeatmapUnavailableError."""
-        return self.model.explain(decode_image(self.store.image_bytes(sha256), self.limits))
+        return self.model.explain(decode_image(self.store.image_bytes(sha256), self.limits, reduced=True))

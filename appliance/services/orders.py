@@ -12,10 +12,17 @@ from datetime import date
 from appliance.config import SyncConfig
 from appliance.domain import ScheduledOrder
 from appliance.errors import ExamInputError
-from appliance.sync.worklist import query_worklist
 
 #: How long an answer of the worklist is reused (the kiosk may ask on every new exam).
 CACHE_S = 60.0
+
+
+def query_worklist(config: SyncConfig, day: date) -> list[ScheduledOrder]:
+    """appliance.sync.worklist.query_worklist, imported when first asked: pynetdicom and pydicom are a
+    third of the kiosk's start-up time, and most boxes have no worklist."""
+    from appliance.sync.worklist import query_worklist as query
+
+    return query(config, day)
 
 
 @dataclass
