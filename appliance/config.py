@@ -49,6 +49,30 @@ class LimitsConfig:
     min_image_side: int = 128
 
 
+#: The default profile's combined score (appliance/quality/profiles/default.toml, [quality.score_model]).
+DEFAULT_SCORE_MODEL: dict[str, tuple[float, ...]] = {
+    "focus": (1.35590481, 0.688918809, -0.349967266),
+    "vessel_visibility": (0.159933202, 0.0670251687, -0.036919249),
+    "vessel_visibility_centre": (0.116009519, 0.0652339773, 0.43196312),
+    "detail_ratio": (-0.387287903, 0.215814702, -0.644104496),
+    "pixel_noise": (-3.33357845, 0.425144845, -0.137584131),
+    "illum_dark_fraction": (0.0211289282, 0.0516685656, -0.143080653),
+    "illum_bright_fraction": (0.0410396185, 0.0590780629, -0.529551608),
+    "illum_quadrant_ratio": (0.695750972, 0.130632329, -0.557107457),
+    "illum_centre_ratio": (1.15461234, 0.158645857, 0.0380401278),
+    "illum_rim_max": (1.24878749, 0.274871369, -0.0424589149),
+    "disc_prominence": (0.445745657, 0.207646577, -0.287678314),
+    "illum_rim_min": (0.722918246, 0.131812156, -0.208396328),
+    "mean_green": (90.2162193, 28.9164991, -1.48729178),
+    "black_fraction": (0.00512109302, 0.0169084972, 0.0283481355),
+    "saturated_fraction": (0.00161873709, 0.00858061574, 0.264758827),
+    "cool_fraction": (0.0139450989, 0.0591238285, 0.213231788),
+    "neutral_fraction": (0.00383967491, 0.0245375549, 0.18107178),
+    "saturation": (0.693500892, 0.17420092, -0.937005093),
+    "intercept": (-5.56019986,),
+}
+
+
 @dataclass
 class QualityConfig:
     """Thresholds of the image-quality gate (pure checks in appliance/quality), per camera profile.
@@ -73,8 +97,9 @@ class QualityConfig:
     max_fov_diameter_fraction: float = 1.6
     #: Field of view: share of the image that must be inside the fundus disc, at least.
     min_fov_area_fraction: float = 0.25
-    #: Field of view: distance of the circle's centre from the image centre / shorter side, at most.
-    max_fov_centre_offset: float = 0.2
+    #: Field of view: distance of the circle's centre from the image centre / shorter side, at most
+    #: (further off, what is framed is no camera's aperture; closer, see max_field_centre_offset).
+    max_fov_centre_offset: float = 0.5
     #: Field of view: share of the fitted circle (within the frame) that the bright field fills, at least.
     min_fov_fill: float = 0.75
     #: Field of view: share of the bright field lying outside the fitted circle, at most.
@@ -96,12 +121,12 @@ class QualityConfig:
     max_anterior_eye: float = 0.08
     # --- exposure -----------------------------------------------------------------------------
     #: Exposure: mean of the green channel inside the field, 0..255: under it is too dark...
-    too_dark_mean: float = 35.0
+    too_dark_mean: float = 22.3083
     #: ...over it is overexposed (washed out).
-    overexposed_mean: float = 180.0
+    overexposed_mean: float = 196.623
     #: Exposure: share of pixels inside the field whose green channel is saturated (>= 250), at most.
     #: Green, not any channel: the red channel of a well-exposed light fundus often clips.
-    max_saturated_fraction: float = 0.05
+    max_saturated_fraction: float = 0.094202
     #: Exposure: share of pixels inside the field whose green channel is black (<= 10), at most.
     max_black_fraction: float = 0.143135
     # --- illumination ---------------------------------------------------------------------------
@@ -112,14 +137,14 @@ class QualityConfig:
     #: Darkest / brightest quadrant of the background, at least.
     min_illum_quadrant_ratio: float = 0.19701
     #: Background at the centre / its median, at least.
-    min_illum_centre_ratio: float = 0.773795
+    min_illum_centre_ratio: float = 0.684032
     #: Darkest rim sector / the median background, at least (eyelid, lashes).
     min_illum_rim: float = 0.174673
     #: Brightest rim sector / the median background, at most (a crescent).
     max_illum_rim: float = 3.28051
     # --- haze -----------------------------------------------------------------------------------
     #: Share of the field whose red channel is not the largest (a blue-grey veil), at most.
-    max_haze_cool_fraction: float = 0.417009
+    max_haze_cool_fraction: float = 0.482105
     #: Share of the field that is bright and colourless (a white veil), at most.
     max_haze_neutral_fraction: float = 0.189225
     # --- focus ------------------------------------------------------------------------------------
@@ -127,20 +152,25 @@ class QualityConfig:
     #: resized to 256 px across, inside the eroded field; at least.
     min_focus: float = 0.260752
     #: Share of the field covered by visible vessels, at least.
-    min_vessel_visibility: float = 0.00992396
+    min_vessel_visibility: float = 0.00528469
     #: Share of the central field covered by visible vessels, at least.
     min_vessel_visibility_centre: float = 0.000172612
     # --- field position -------------------------------------------------------------------------
+    #: The field of view's centre off the image's centre / shorter side, at most: further off, the
+    #: camera was not aligned with the pupil (the field cut at the frame's edge).
+    max_field_centre_offset: float = 0.2
     #: The optic disc's distance from the field's centre in radii, at most.
-    max_field_offset: float = 0.898824
+    max_field_offset: float = 0.85
     #: Relative brightness of a blob over its surround for it to count as the optic disc.
     min_disc_prominence: float = 0.2
     # --- combined score (appliance/quality/score.py) ------------------------------------------------
     #: The combined score's probability that graders would reject the photo, at most.
-    max_reject_probability: float = 1000.0
+    max_reject_probability: float = 0.239496
     #: The combined score's logistic model: metric -> [centre, scale, weight], "intercept" -> [bias];
-    #: empty for none. Set by a profile's [quality.score_model] table, not by the environment.
-    score_model: dict[str, list[float]] = field(default_factory=dict)
+    #: empty for none. Set by a profile's [quality.score_model] table, not by the environment; a
+    #: profile file without that table has none (it does not inherit the default profile's).
+    score_model: dict[str, list[float]] = field(
+        default_factory=lambda: {name: list(values) for name, values in DEFAULT_SCORE_MODEL.items()})
 
 
 @dataclass
@@ -329,7 +359,8 @@ def quality_profile_path(profile: str) -> Path:
 
 def quality_profile(profile: str) -> QualityConfig:
     """The gate's thresholds of a camera profile: QualityConfig's defaults, then the profile file's
-    [quality] table. A profile file may also hold a free-form [profile] table (its provenance).
+    [quality] table; its [quality.score_model] table is the combined score, none without it. A
+    profile file may also hold a free-form [profile] table (its provenance).
 
     Raises:
         ConfigError: no such profile, an unreadable file, or an unknown or mistyped key.
@@ -345,7 +376,7 @@ def quality_profile(profile: str) -> QualityConfig:
     table = values.get("quality", {})
     if not isinstance(table, Mapping) or "profile" in table:
         raise ConfigError(f"Quality profile {path} needs a [quality] table of thresholds (without 'profile')")
-    thresholds = QualityConfig(profile=profile)
+    thresholds = QualityConfig(profile=profile, score_model={})  # a profile's score is its own or none
     _apply_mapping(thresholds, table, where=str(path))
     from appliance.quality.score import check_model  # here: appliance.quality imports this module
 

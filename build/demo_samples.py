@@ -16,9 +16,9 @@ How PLAN was chosen: `healthy` are ICDR grade 0 photos scored at most half the l
 with the optic disc on the side of their eye, preferring photos of the shipped model's held-out
 test split (patient_split), then validation, then training. The poor ones are made from other
 grade 0 photos. `offcentre` moves the whole field off the frame's centre so that it is cut at the
-frame's edge, a camera not aligned with the pupil; the default gate calls that `not_fundus`. Its
-`field_not_centred` check (optic disc far from the field's centre) cannot be reached reliably: the
-disc is searched for within 0.9 field radii and the default profile's limit is 0.8988.
+frame's edge, a camera not aligned with the pupil; the default gate calls that `field_not_centred`
+(the field's centre over `max_field_centre_offset` off the frame's; further off than
+`max_fov_centre_offset` it would be `not_fundus`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ KINDS: dict[str, tuple[bool, str]] = {
     "referable": (True, ""),
     "blurred": (False, "blurred"),
     "dark": (False, "too_dark"),
-    "offcentre": (False, "not_fundus"),
+    "offcentre": (False, "field_not_centred"),
 }
 #: Poor photos: Gaussian blur sigma in field radii; darkening gain and gamma; field shift in radii.
 BLUR_SIGMA = 0.04

@@ -44,6 +44,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     evaluate.add_argument("--framing", choices=sorted(FRAMINGS),
                           help="reframe every photo first as another camera would have framed it "
                                "(docs/QUALITY.md, 'Every framing')")
+    evaluate.add_argument("--aim-off", type=float, metavar="RHO",
+                          help="first move every photo's view away from its optic disc, zoomed in so the aperture "
+                               "stays full of retina, until the disc sits RHO field radii from the centre: a camera "
+                               "aimed off the protocol's fields (photos without a disc found are left out)")
     evaluate.add_argument("--model", type=Path, metavar="MANIFEST",
                           help="also score images with this model and report its referable-DR AUC on "
                                "gate-passed vs gate-rejected images")
@@ -99,9 +103,10 @@ def run_eval(config: Config, args: argparse.Namespace) -> int:
     if args.model is not None:
         with model_scorer(args.model) as scorer:
             verdicts = run_gate(images, thresholds, config.limits, scorer=scorer, framing=args.framing,
-                                progress=progress)
+                                aim_off_to=args.aim_off, progress=progress)
     else:
-        verdicts = run_gate(images, thresholds, config.limits, framing=args.framing, progress=progress)
+        verdicts = run_gate(images, thresholds, config.limits, framing=args.framing, aim_off_to=args.aim_off,
+                            progress=progress)
     non_fundus = non_fundus_check(thresholds)
     report: dict[str, Any] = {
         "data_dir": str(args.data_dir),
@@ -109,6 +114,8 @@ def run_eval(config: Config, args: argparse.Namespace) -> int:
         "sources": args.sources,
         "split": args.split,
         "framing": args.framing,
+        "aim_off": args.aim_off,
+        "left_out": len(images) - len(verdicts),
         "summary": summarise(verdicts),
         "non_fundus": {"images": len(non_fundus), "rejected_not_fundus": sum(r["not_fundus"] for r in non_fundus),
                        "missed": [r for r in non_fundus if not r["not_fundus"]]},
@@ -190,6 +197,9 @@ def run_calibrate(config: Config, args: argparse.Namespace) -> int:
 
 def _text(report: dict[str, Any]) -> str:
     framing = f", framing={report['framing']}" if report.get("framing") else ""
+    if report.get("aim_off") is not None:
+        framing += (f", aimed off: disc at {report['aim_off']} radii, "
+                    f"{report['left_out']} photos without a disc left out")
     lines = [f"quality gate, profile '{report['profile']}', on {report['data_dir']} "
              f"(sources={report['sources']}, split={report['split']}{framing})"]
     summary = report["summary"]

@@ -35,7 +35,7 @@ from appliance.evaluation.metrics import roc_auc
 from appliance.imaging import decode_image
 from appliance.quality import assess, measure
 from appliance.quality.field_of_view import find_field
-from appliance.quality.framings import FRAMINGS
+from appliance.quality.framings import FRAMINGS, aim_off
 from appliance.quality.non_fundus import NON_FUNDUS
 
 UInt8Image = npt.NDArray[np.uint8]
@@ -126,11 +126,15 @@ def read_image(image: LabelledImage, limits: LimitsConfig) -> UInt8Image:
 
 
 def run_gate(images: Sequence[LabelledImage], thresholds: QualityConfig, limits: LimitsConfig, *,
-             scorer: Scorer | None = None, framing: str | None = None, progress: bool = True) -> list[ImageVerdict]:
+             scorer: Scorer | None = None, framing: str | None = None, aim_off_to: float | None = None,
+             progress: bool = True) -> list[ImageVerdict]:
     """The gate's verdict on every image, in order; an image that cannot be decoded is rejected
     with its decoder's reason code. With `scorer`, every decoded image is also scored. With
     `framing` (a name in appliance.quality.framings.FRAMINGS), every decoded photo is first
-    reframed that way, as another camera would have framed it.
+    reframed that way, as another camera would have framed it. With `aim_off_to` (radii), every
+    photo is first made into one aimed further from its optic disc, so the disc sits that far from
+    the centre (appliance.quality.framings.aim_off); photos in which the gate finds no disc (or
+    no field) are left out.
 
     Raises:
         DatasetError: an image file is missing or unreadable.
@@ -145,10 +149,26 @@ def run_gate(images: Sequence[LabelledImage], thresholds: QualityConfig, limits:
             continue
         if framing is not None:
             pixels = FRAMINGS[framing](pixels, find_field(pixels))
+        if aim_off_to is not None:
+            moved = aimed_off(pixels, thresholds, aim_off_to)
+            if moved is None:
+                continue
+            pixels = moved
         report = assess(pixels, thresholds)
         verdicts.append(ImageVerdict(image.file, image.source, image.quality, report.passed, report.reason_codes,
                                      report.metrics, image.referable, scorer(pixels) if scorer else None))
     return verdicts
+
+
+def aimed_off(photo: UInt8Image, thresholds: QualityConfig, rho: float) -> UInt8Image | None:
+    """`photo` aimed further from its optic disc so the disc sits `rho` radii from the centre, on
+    its own side; None when the gate finds no field or no disc in it."""
+    field = find_field(photo)
+    metrics = measure(photo, thresholds)
+    if not field.found or metrics.get("disc_prominence", 0.0) < thresholds.min_disc_prominence:
+        return None
+    disc = (metrics["disc_x"], metrics["disc_y"])
+    return aim_off(photo, field, disc, rho, disc)
 
 
 def measure_images(images: Sequence[LabelledImage], thresholds: QualityConfig, limits: LimitsConfig, *,
@@ -273,7 +293,8 @@ def model_scorer(manifest_path: Path) -> Iterator[Scorer]:
     from appliance.inference.registry import select_runner
 
     manifest = load_manifest(manifest_path)
-    runner = select_runner(manifest, preference="onnxruntime", engine_dir=Path("/tmp"))
+    # bandit B108: onnxruntime neither reads nor writes the engine folder (TensorRT engines only)
+    runner = select_runner(manifest, preference="onnxruntime", engine_dir=Path("/tmp"))  # nosec B108
 
     def score(image: UInt8Image) -> float:
         return float(runner.infer(preprocess(image, manifest.input)[None])[0])

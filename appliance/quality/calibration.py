@@ -88,7 +88,7 @@ def calibrate(samples: Sequence[Sample], base: QualityConfig, target_false_rejec
             [usable_weight if s.quality == "usable" else 1.0 for s in labelled])
         samples = [Sample({**s.metrics, "reject_probability": reject_probability(s.metrics, thresholds.score_model)}
                           if "focus" in s.metrics else s.metrics, s.quality, s.group) for s in samples]
-    rules = [rule for rule in QUALITY_RULES if rule.key not in keep]
+    rules = [rule for rule in QUALITY_RULES if rule.key not in keep and rule.fitted]
     fit = fit_thresholds(samples, thresholds, target_false_reject, rules, usable_weight=usable_weight,
                          min_gain=min_gain, per_group=per_group)
     if backstop is not None:

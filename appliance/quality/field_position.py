@@ -2,12 +2,18 @@
 
 The optic disc is the brightest compact blob of the fundus, about a sixth of a 45° field across.
 It is found as the peak of a band-pass (a Gaussian of about the disc's size, over the field only,
-minus a Gaussian five times larger) of the green channel, relative to the large-scale level.
+minus a Gaussian five times larger) of the green channel, relative to the large-scale level,
+among the points where that band-pass is round (curving down in every direction: a blob, not a
+bright crescent along the rim or a streak of flare). It is looked for within RIM radii first (where
+the protocol's fields put it), then in the rim band out to SEARCH_RADIUS, where flare is common: a
+peak there is taken for the disc only when it clearly outshines the best one inside (RIM_FACTOR,
+RIM_MARGIN), so a disc at the rim is found and a bright spot of flare beside a visible disc is not.
 
 In a macula-centred photo the disc sits 0.4–0.8 radii from the centre on the nasal side: on the
 image's right for a right eye, on its left for a left eye (the usual, non-inverted view); in a
 disc-centred photo it is near the centre. A disc at the rim means the camera aimed off the
-protocol's fields.
+protocol's fields (`field_not_centred` when `field_offset` is over the profile's
+`max_field_offset`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from appliance.domain import Eye, Field
 from appliance.quality.field_view import FieldView, masked_blur
@@ -26,9 +33,20 @@ SCALE_DOWN = 4
 #: Gaussians (px at the view's scale, the field 256 px across) of the band-pass.
 DISC_SIGMA = 8.0
 SURROUND_SIGMA = 30.0
-#: The disc is searched for within this distance of the centre (radii): a bright crescent on
-#: the rim is not a disc.
-SEARCH_RADIUS = 0.9
+#: The disc is searched for within this distance of the centre (radii), so a disc at the rim (the
+#: camera aimed off the protocol's fields) is found; the outermost sliver is left out, where the
+#: band-pass sees too little of the field around a point.
+SEARCH_RADIUS = 0.95
+#: The rim band starts here (radii): a peak beyond it is the disc only when its prominence is at
+#: least RIM_FACTOR times the best peak's inside plus RIM_MARGIN.
+RIM = 0.8
+RIM_FACTOR = 1.2
+RIM_MARGIN = 0.1
+#: A point is round enough for a disc when the band-pass curves down along its flattest direction
+#: at least this share of its steepest (1 for a round blob, 0 for a ridge: a crescent, a streak).
+MIN_ROUNDNESS = 0.5
+#: Pixels (at the band-pass's scale) between the samples of the curvature: about the disc's radius.
+CURVATURE_STEP = 2
 #: A peak at least this much brighter than its surround (relative) counts as the disc.
 MIN_PROMINENCE = 0.2
 #: Disc within this distance of the centre (radii): a disc-centred field.
@@ -71,14 +89,50 @@ def find_disc(view: FieldView) -> DiscPosition:
     surround = masked_blur(green, mask, SURROUND_SIGMA / SCALE_DOWN)
     with np.errstate(invalid="ignore", divide="ignore"):
         excess = (disc - surround) / np.maximum(surround, 1.0)
-    search = mask & (rho < SEARCH_RADIUS) & np.isfinite(excess)
-    if not search.any():
+    search = mask & (rho < SEARCH_RADIUS) & np.isfinite(excess) & (roundness(disc) >= MIN_ROUNDNESS)
+    scores = np.where(np.isfinite(excess), excess, -np.inf).astype(np.float64)
+    inside, rim = _peak(scores, search & (rho < RIM)), _peak(scores, search & (rho >= RIM))
+    inner_best = max(float(scores[inside]), 0.0) if inside is not None else 0.0
+    peak = rim if rim is not None and (inside is None or scores[rim] >= RIM_FACTOR * inner_best + RIM_MARGIN) \
+        else inside
+    if peak is None:
         return NOT_FOUND
-    scores = np.where(search, excess, -np.inf)
-    y, x = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    y, x = peak
     # The peak cell's centre, back in the view's pixels.
     vy, vx = min(h - 1, int((y + 0.5) * h / size[1])), min(w - 1, int((x + 0.5) * w / size[0]))
     return DiscPosition(x=float(view.dx[vy, vx]), y=float(view.dy[vy, vx]), prominence=float(excess[y, x]))
+
+
+def _peak(values: npt.NDArray[np.float64], where: npt.NDArray[np.bool_]) -> tuple[int, int] | None:
+    """The (row, column) of the largest of `values` where `where` holds; None when it holds nowhere."""
+    if not where.any():
+        return None
+    y, x = np.unravel_index(int(np.argmax(np.where(where, values, -np.inf))), values.shape)
+    return int(y), int(x)
+
+
+def roundness(image: npt.NDArray[np.float32], step: int = CURVATURE_STEP) -> npt.NDArray[np.float32]:
+    """How round a peak each pixel of `image` sits on: the Hessian's (by central differences
+    `step` px apart) flatter curvature over its steeper one where both curve down (1 a round
+    blob, 0 a ridge), negative at a saddle, -1 where the image does not curve down or cannot be
+    measured (NaN within `step` px)."""
+    padded = np.pad(image.astype(np.float32), step, constant_values=np.nan)
+    h, w = image.shape
+
+    def at(dy: int, dx: int) -> npt.NDArray[np.float32]:
+        return padded[step + dy: step + dy + h, step + dx: step + dx + w]
+
+    centre = at(0, 0)
+    dxx = at(0, step) + at(0, -step) - 2 * centre
+    dyy = at(step, 0) + at(-step, 0) - 2 * centre
+    dxy = (at(step, step) + at(-step, -step) - at(step, -step) - at(-step, step)) / 4
+    half_trace = (dxx + dyy) / 2
+    root = np.sqrt(np.maximum(half_trace**2 - (dxx * dyy - dxy**2), 0))
+    steep, flat = half_trace - root, half_trace + root  # steep <= flat; a peak has steep < 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(steep < 0, flat / steep, -1.0)
+    out: npt.NDArray[np.float32] = np.nan_to_num(ratio, nan=-1.0).astype(np.float32)
+    return out
 
 
 def field_offset(disc: DiscPosition, min_prominence: float = MIN_PROMINENCE) -> float:

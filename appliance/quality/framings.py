@@ -95,6 +95,39 @@ def letterbox(photo: UInt8Image, aspect: float = 16 / 9) -> UInt8Image:
                                                    value=(0, 0, 0)), np.uint8)
 
 
+def aim_off(photo: UInt8Image, field: FieldOfView, towards: tuple[float, float], rho: float,
+            disc: tuple[float, float]) -> UInt8Image:
+    """The photo as if the camera had been aimed further from the optic disc, so the disc sits
+    `rho` radii from the centre, towards `towards` (x, y; normalised here): the retina moves
+    inside the camera's fixed aperture, which stays where it was and full of retina. The view
+    is zoomed in by 1 / (1 - shift) so no part of the aperture shows what lay outside the
+    original field: the disc appears that much larger, as a narrower-angle camera would show it
+    (1.3 times for a macula-centred photo whose disc moves from 0.5 to 0.95 radii).
+
+    `disc` is the disc's position (x, y) in radii, as `disc_x`, `disc_y` of the photo's metrics;
+    the aperture (the fitted circle) keeps its place; outside it the photo is unchanged. A disc
+    already at or beyond `rho` leaves the photo as it is.
+    """
+    ux, uy = towards
+    norm = float(np.hypot(ux, uy))
+    along = (disc[0] * ux + disc[1] * uy) / norm if norm > 0 else 0.0
+    shift = max(0.0, (rho - along) / (1.0 + rho))
+    if norm == 0 or shift == 0:
+        return np.array(photo, dtype=np.uint8)
+    zoom = 1.0 / (1.0 - shift)
+    r, cx, cy = field.radius, field.centre_x, field.centre_y
+    # The output pixel at the aperture's point x shows the photo at c + x / zoom, c = -shift * u.
+    sx, sy = -shift * r * ux / norm, -shift * r * uy / norm
+    inverse = np.array([[1 / zoom, 0.0, cx + sx - cx / zoom], [0.0, 1 / zoom, cy + sy - cy / zoom]], np.float64)
+    h, w = photo.shape[:2]
+    moved = cv2.warpAffine(photo, inverse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    yy, xx = np.ogrid[:h, :w]
+    inside = (xx - cx) ** 2 + (yy - cy) ** 2 <= r**2
+    out: UInt8Image = np.where(inside[:, :, None], moved, photo).astype(np.uint8)
+    return out
+
+
 def _date(photo: UInt8Image, inset: float = 0.02) -> UInt8Image:
     return stamp(photo, "2026/11/22 10:41:07", "top-right", GREEN, inset=inset)
 

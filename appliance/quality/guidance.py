@@ -14,7 +14,7 @@ from appliance.domain import QualityReport
 #: alignment with the pupil, then focus (refocusing an image that is dark or shaded cannot help).
 REASON_MESSAGES: dict[str, str] = {
     "not_fundus": "Not a fundus photo: centre the camera on the pupil and retake.",
-    "field_not_centred": "Field not centred: ask the patient to look at the fixation light and retake.",
+    "field_not_centred": "Field not centred: centre the camera and have the patient look at the fixation light.",
     "eyelid_artefact": "Eyelid or lashes in the way: ask the patient to open wide and retake.",
     "too_dark": "Too dark: the pupil may be small — consider dilation or dim the room.",
     "overexposed": "Overexposed: lower the flash or check the camera settings.",

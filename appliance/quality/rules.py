@@ -58,6 +58,7 @@ NOT_FUNDUS_RULES: tuple[Rule, ...] = (
 
 #: How good the photo of the retina is; fitted per camera profile.
 QUALITY_RULES: tuple[Rule, ...] = (
+    Rule("field_not_centred", "fov_centre_offset", "max_field_centre_offset", "max", fitted=False),
     Rule("field_not_centred", "field_offset", "max_field_offset", "max"),
     Rule("eyelid_artefact", "illum_rim_min", "min_illum_rim", "min"),
     Rule("uneven_illumination", "illum_dark_fraction", "max_illum_dark_fraction", "max"),

@@ -18,6 +18,7 @@ import pytest
 
 from appliance.config import LimitsConfig, quality_profile
 from appliance.errors import ImageError
+from appliance.evaluation.quality import aimed_off
 from appliance.imaging import decode_image
 from appliance.quality import assess
 from appliance.quality.field_of_view import find_field
@@ -134,6 +135,30 @@ def test_quality_eval_reframes_every_photo_and_reports_the_share_passed(folder: 
         assert block["passed_rate"]["k"] == block["passed"] and block["passed_rate"]["n"] == block["images"]
     framed_passed = sum(ok for ok, _ in expected.values())
     assert report["summary"]["all"]["passed"] == framed_passed > 0
+
+
+def test_quality_eval_aims_every_photo_off_its_fields(folder: Path, tmp_path: Path) -> None:
+    result = run("quality-eval", str(folder), "--json", "--aim-off", "0.95", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    thresholds = quality_profile("default")
+    expected = {}
+    with (folder / "labels.csv").open(newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                photo = decode_image((folder / row["file"]).read_bytes(), LimitsConfig())
+            except ImageError as exc:
+                expected[row["file"]] = (False, [exc.reason_code])
+                continue
+            moved = aimed_off(photo, thresholds, 0.95)
+            if moved is not None:
+                report_ = assess(moved, thresholds)
+                expected[row["file"]] = (report_.passed, list(report_.reason_codes))
+    assert {i["file"]: (i["passed"], i["reason_codes"]) for i in report["images"]} == expected
+    assert report["aim_off"] == 0.95 and report["left_out"] == 23 - len(expected)
+    # Most photos whose disc could be moved to the rim are told the field is not centred.
+    judged = [i for i in report["images"] if i["reason_codes"] != ["image_truncated"]]
+    assert sum("field_not_centred" in i["reason_codes"] for i in judged) >= len(judged) / 2
 
 
 def test_calibrate_writes_a_profile_that_quality_eval_uses(folder: Path, tmp_path: Path) -> None:

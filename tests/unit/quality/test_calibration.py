@@ -184,3 +184,14 @@ def test_the_combined_score_keeps_each_photo_in_its_source() -> None:
     assert fit.thresholds.score_model
     assert set(fit.per_group) == {"a", "b"}
     assert all(rejected <= 0.05 * n for rejected, n in fit.per_group.values())
+
+
+def test_rules_not_fitted_to_labels_keep_the_starting_value() -> None:
+    """The field's place in the frame is geometry, not a grader's judgement: never fitted, even
+    where the rejects happen to sit further off-centre."""
+    samples = population()
+    samples += [photo("reject", focus=6.0, mean_green=100.0, fov_centre_offset=0.15) for _ in range(20)]
+    base = QualityConfig(max_field_centre_offset=0.3)
+    fit = calibrate(samples, base, 0.05, score=False, backstop=0.0)
+    assert fit.thresholds.max_field_centre_offset == 0.3 and "max_field_centre_offset" not in fit.order
+    assert not next(r for r in QUALITY_RULES if r.key == "max_field_centre_offset").fitted

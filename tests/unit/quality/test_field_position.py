@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import synthetic_fundus as synth
 
@@ -11,6 +13,9 @@ from appliance.config import LimitsConfig, QualityConfig
 from appliance.domain import Eye, Field
 from appliance.imaging import decode_image
 from appliance.quality import assess, eye_from_metrics, field_from_metrics, measure
+from appliance.quality.field_of_view import find_field
+from appliance.quality.field_position import roundness
+from appliance.quality.framings import aim_off
 
 SAMPLES = Path(__file__).resolve().parents[3] / "appliance" / "devices" / "samples"
 THRESHOLDS = QualityConfig()
@@ -67,3 +72,44 @@ def test_shipped_samples_disc_side_matches_the_eye_in_their_name(path: Path) -> 
     m = assess(decode_image(path.read_bytes(), LimitsConfig()), THRESHOLDS).metrics
     assert field_from_metrics(m) is Field.MACULA
     assert eye_from_metrics(m) is (Eye.RIGHT if "_right" in path.name else Eye.LEFT)
+
+
+def test_roundness_tells_a_blob_from_a_ridge() -> None:
+    yy, xx = np.mgrid[:40, :40].astype(np.float32)
+    blob = np.exp(-((xx - 20) ** 2 + (yy - 20) ** 2) / (2 * 3.0**2)).astype(np.float32)
+    ridge = np.exp(-((xx - 20) ** 2) / (2 * 3.0**2)).astype(np.float32)  # a bright band down the image
+    assert roundness(blob)[20, 20] == pytest.approx(1.0, abs=0.05)
+    assert roundness(ridge)[20, 20] == pytest.approx(0.0, abs=0.05)
+    assert roundness(-blob)[20, 20] == -1.0  # a pit is no peak
+    assert roundness(np.full((8, 8), np.nan, np.float32)).max() == -1.0
+
+
+@pytest.mark.parametrize("rho", [0.95, 1.0])
+def test_a_camera_aimed_off_the_fields_puts_the_disc_at_the_rim_and_is_field_not_centred(rho: float) -> None:
+    photo = synth.fundus()  # disc 0.45 radii right of the centre
+    aimed = aim_off(photo, find_field(photo), (1.0, 0.0), rho, (0.45, 0.0))
+    m = measure(aimed, THRESHOLDS)
+    assert m["disc_x"] > THRESHOLDS.max_field_offset and abs(m["disc_y"]) < 0.1
+    report = assess(aimed, THRESHOLDS)
+    assert report.reason_codes[0] == "field_not_centred", report.reason_codes
+    assert field_from_metrics(m) is Field.UNKNOWN
+
+
+def test_a_bright_crescent_at_the_rim_is_not_taken_for_the_disc() -> None:
+    photo = synth.fundus()
+    field = find_field(photo)
+    # Flare: a bright crescent along the left rim, opposite the disc.
+    cv2.ellipse(photo, (round(field.centre_x), round(field.centre_y)), (round(field.radius * 0.95),) * 2, 0, 150, 210,
+                (255, 230, 170), max(3, round(0.06 * field.radius)))
+    m = measure(photo, THRESHOLDS)
+    assert m["disc_x"] == pytest.approx(0.45, abs=0.06)
+    assert assess(photo, THRESHOLDS).passed
+
+
+def test_a_field_off_the_frames_centre_is_field_not_centred_and_far_off_is_not_fundus() -> None:
+    shifted = synth.fundus(centre=(0.7, 0.5))  # the field cut at the frame's right edge
+    m = measure(shifted, THRESHOLDS)
+    assert THRESHOLDS.max_field_centre_offset < m["fov_centre_offset"] < THRESHOLDS.max_fov_centre_offset
+    assert assess(shifted, THRESHOLDS).reason_codes == ("field_not_centred",)
+    assert assess(synth.fundus(centre=(0.95, 0.5)), THRESHOLDS).reason_codes == ("not_fundus",)
+    assert assess(synth.fundus(centre=(0.55, 0.5)), THRESHOLDS).passed

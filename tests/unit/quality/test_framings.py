@@ -20,6 +20,7 @@ from appliance.quality.framings import (
     INSCRIBED,
     WHITE,
     YELLOW,
+    aim_off,
     black_outside,
     crop,
     letterbox,
@@ -163,3 +164,18 @@ def test_an_overexposed_frame_is_overexposed_not_another_reason(framing: str) ->
 def test_a_frame_washed_out_to_pure_white_in_its_aperture_is_overexposed() -> None:
     white = black_outside(np.full_like(PHOTO, 252), FIELD)
     assert assess(white, THRESHOLDS).reason_codes[0] == "overexposed"
+
+
+def test_aiming_off_moves_the_retina_inside_the_same_aperture() -> None:
+    # The synthetic disc sits 0.45 radii right of the centre; aimed off, it sits at 0.95.
+    aimed = aim_off(PHOTO, FIELD, (1.0, 0.0), 0.95, (0.45, 0.0))
+    field = find_field(aimed)
+    assert (field.centre_x, field.centre_y, field.radius) == pytest.approx(
+        (FIELD.centre_x, FIELD.centre_y, FIELD.radius), abs=3)
+    h, w = PHOTO.shape[:2]
+    yy, xx = np.ogrid[:h, :w]
+    inside = (xx - FIELD.centre_x) ** 2 + (yy - FIELD.centre_y) ** 2 <= FIELD.radius**2
+    assert (aimed[~inside] == PHOTO[~inside]).all()  # the aperture's surround is untouched
+    assert (aimed[inside].max(axis=1) > 8).mean() > 0.99  # and it is full of retina, no black moved in
+    assert 0.85 < measure(aimed, THRESHOLDS)["disc_x"] <= 0.95  # found within the search radius
+    assert (aim_off(PHOTO, FIELD, (1.0, 0.0), 0.4, (0.45, 0.0)) == PHOTO).all()  # already further out

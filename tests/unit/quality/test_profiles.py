@@ -98,3 +98,11 @@ def test_unknown_profile_names_the_shipped_ones() -> None:
 def test_the_score_model_cannot_come_from_the_environment() -> None:
     with pytest.raises(ConfigError, match="APPLIANCE_QUALITY_SCORE_MODEL"):
         load_config(env={"APPLIANCE_QUALITY_SCORE_MODEL": "{}"})
+
+
+def test_a_profile_without_a_score_has_none_not_the_defaults(tmp_path: Path) -> None:
+    assert QualityConfig().score_model  # the default profile carries a combined score
+    path = tmp_path / "thresholds-only.toml"
+    path.write_text("[quality]\nmin_focus = 1.5\nmax_reject_probability = 1000.0\n")
+    assert quality_profile(str(path)).score_model == {}
+    assert quality_profile("default").score_model == QualityConfig().score_model
