@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,10 +176,43 @@ class QualityConfig:
 
 @dataclass
 class CameraConfig:
-    #: "simulated" serves the shipped sample photos.
+    """The camera (appliance/devices; README "Cameras and scanners"): which kind, and the keys of that kind."""
+
+    #: "simulated" (the shipped sample photos), "watch_folder" (files a camera exports to `folder`), "uvc"
+    #: (a USB video camera at `device`, through OpenCV) or "serial" (a camera fired over the serial port
+    #: `device`, docs/serial-protocol.md).
     kind: str = "simulated"
     #: Folder of sample photos for the simulated camera; "" = the samples shipped in the package.
     samples_dir: str = ""
+    #: Seconds a press of "Photograph" waits for the photo (a file in the folder, the serial camera's image).
+    wait_s: float = 30.0
+    #: watch_folder: the folder the camera exports to (done/ and refused/ are made inside it); serial: the only
+    #: folder an IMAGE-PATH reply may name.
+    folder: str = ""
+    #: watch_folder: a file counts as complete when its size has not changed for this many seconds.
+    settle_s: float = 1.0
+    #: watch_folder: a file that waited longer than this before a press is set aside (another patient's?).
+    stale_s: float = 600.0
+    #: uvc: a device index ("0") or path (/dev/fundus-camera); serial: the port (/dev/fundus-camera).
+    device: str = ""
+    #: uvc: frames grabbed per press, the sharpest kept (the quality gate's focus measure); 1 to 10.
+    burst: int = 1
+    #: serial: line speed, the time each reply may take, and how often a silence or a damaged photo is retried.
+    baud: int = 115200
+    timeout_s: float = 2.0
+    retries: int = 2
+
+
+@dataclass
+class ScannerConfig:
+    """A barcode scanner for the patient id (appliance/devices/scanner.py). A keyboard-wedge scanner needs no
+    port: the new-exam page takes its fast typing ending in Enter as a scan."""
+
+    #: Serial port of a USB-CDC scanner (/dev/barcode); "" = none.
+    port: str = ""
+    baud: int = 9600
+    #: A scanned code is taken as the patient id only when it matches this regular expression in full.
+    pattern: str = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 
 
 @dataclass
@@ -278,6 +312,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
+    scanner: ScannerConfig = field(default_factory=ScannerConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -341,6 +376,16 @@ def _check_ranges(config: Config) -> None:
     if sync.retention_days < 0:
         raise ConfigError(f"Configuration value [sync] retention_days must be 0 (keep) or more, not "
                           f"{sync.retention_days}.")
+    camera = config.camera
+    for name in ("wait_s", "settle_s", "stale_s", "timeout_s"):
+        if getattr(camera, name) <= 0:
+            raise ConfigError(f"Configuration value [camera] {name} must be positive, not {getattr(camera, name)}.")
+    if not 1 <= camera.burst <= 10 or camera.retries < 0:
+        raise ConfigError("Configuration values [camera] burst must be 1 to 10 and retries 0 or more.")
+    try:
+        re.compile(config.scanner.pattern)
+    except re.error as exc:
+        raise ConfigError(f"Configuration value [scanner] pattern is not a regular expression: {exc}.") from exc
     if auth.idle_warning_s >= auth.idle_timeout_s:
         raise ConfigError(f"Configuration value [auth] idle_warning_s ({auth.idle_warning_s}) must be less than "
                           f"idle_timeout_s ({auth.idle_timeout_s}).")
