@@ -33,8 +33,11 @@ class ServerConfig:
 
 @dataclass
 class ModelConfig:
-    #: Manifest of the model to load; relative paths are taken from the repository root.
-    manifest: str = "models/dr-reference.toml"
+    #: Manifest of the model to load; a relative path is taken from models_dir.
+    manifest: str = "dr-reference.toml"
+    #: Folder of the models and their manifests; "" = the models/ folder beside the firmware (a checkout's).
+    #: An installed box runs from an update slot, whose launcher points this at the slot's models/.
+    models_dir: str = ""
     #: "auto" (TensorRT when an engine and the libraries exist, else onnxruntime),
     #: "onnxruntime" or "tensorrt".
     runner: str = "auto"
@@ -303,6 +306,30 @@ class AuthConfig:
 
 
 @dataclass
+class UpdateConfig:
+    """Updates (appliance/fleet, `appliance update`): signed bundles into A/B slots, health-gated, rolled back
+    by themselves; see the README's Updates."""
+
+    #: Where the A/B slots (a/, b/) and their state file live.
+    slots_root: str = "/opt/appliance/slots"
+    #: Folder of the trusted release keys (Ed25519 public keys, `*.pub`, PEM).
+    keyring_dir: str = "/etc/appliance/keys"
+    #: Revoked key ids, one a line; "" = revoked.txt in keyring_dir.
+    revoked_keys: str = ""
+    #: Restarts the appliance so that it boots the active slot.
+    restart_command: str = "systemctl restart appliance"
+    #: Seconds a new version has, after its restart, to pass its health check.
+    health_timeout_s: float = 300.0
+    #: Seconds an update waits for open exams to end before it gives up (the new slot stays installed).
+    exam_wait_s: float = 900.0
+    #: Starts of a new version on trial after which the box goes back to the previous one.
+    max_boot_attempts: int = 3
+    #: This box's board and JetPack major release as bundles name them ("" = found on the box).
+    hardware: str = ""
+    jetpack: str = ""
+
+
+@dataclass
 class Config:
     #: Where the store keeps its database and images; relative paths are taken from the cwd.
     data_dir: str = "./var"
@@ -316,15 +343,21 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
 
     @property
+    def models_path(self) -> Path:
+        """Folder of the models: [model] models_dir, or the models/ folder beside the firmware."""
+        return Path(self.model.models_dir) if self.model.models_dir else REPO_ROOT / "models"
+
+    @property
     def manifest_path(self) -> Path:
         path = Path(self.model.manifest)
-        return path if path.is_absolute() else REPO_ROOT / path
+        return path if path.is_absolute() else self.models_path / path
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -386,6 +419,10 @@ def _check_ranges(config: Config) -> None:
         re.compile(config.scanner.pattern)
     except re.error as exc:
         raise ConfigError(f"Configuration value [scanner] pattern is not a regular expression: {exc}.") from exc
+    update = config.update
+    if update.health_timeout_s <= 0 or update.exam_wait_s < 0 or update.max_boot_attempts < 1:
+        raise ConfigError("Configuration values [update] health_timeout_s must be positive, exam_wait_s 0 or more "
+                          "and max_boot_attempts at least 1.")
     if auth.idle_warning_s >= auth.idle_timeout_s:
         raise ConfigError(f"Configuration value [auth] idle_warning_s ({auth.idle_warning_s}) must be less than "
                           f"idle_timeout_s ({auth.idle_timeout_s}).")
