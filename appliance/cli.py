@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = config.log_level.upper() if args.command == "serve" or args.verbose else "WARNING"
         logging.basicConfig(level=level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # pynetdicom logs every dataset it sends and receives (the worklist's patient names, ids and birth
+        # dates) at INFO and DEBUG: logs carry no patient data, so it says only what goes wrong.
+        logging.getLogger("pynetdicom").setLevel(logging.WARNING)
         handler: Handler = args.handler
         return handler(config, args)
     except ApplianceError as exc:
