@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "appliance.commands.operating_point",
     "appliance.commands.user",
     "appliance.commands.sync",
+    "appliance.commands.health",
+    "appliance.commands.update",
+    "appliance.commands.bundle",
 ]
 
 
