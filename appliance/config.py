@@ -333,6 +333,9 @@ class UpdateConfig:
 class Config:
     #: Where the store keeps its database and images; relative paths are taken from the cwd.
     data_dir: str = "./var"
+    #: Refuse to start unless the data folder is on an encrypted volume (appliance.store.at_rest; SECURITY.md).
+    #: Off for the demo and the tests; the OS image turns it on for a clinic.
+    require_encrypted_data: bool = False
     log_level: str = "INFO"
     server: ServerConfig = field(default_factory=ServerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
