@@ -20,6 +20,7 @@ from appliance.operating_point import effective_operating_point
 from appliance.pipeline import ScreeningPipeline
 from appliance.services import Administration, BoxStatus, ExamRecords, Screening
 from appliance.store import ExamStore
+from appliance.store.at_rest import check_data_folder
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,10 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
         ManifestError / ModelIntegrityError: the model is missing or does not match its manifest.
         RunnerUnavailableError: the configured runner cannot run here.
         StorageError: the data folder cannot be used.
+        ConfigError: `require_encrypted_data` is on and the data folder is not on an encrypted volume.
     """
     manifest = load_manifest(config.manifest_path)
+    at_rest = check_data_folder(config.data_path, required=config.require_encrypted_data)
     store = ExamStore.open(config.data_path)
     try:
         engine_dir = Path(config.model.engine_dir)
@@ -99,7 +102,8 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
         raise
     metrics = BoxMetrics()
     pipeline = ScreeningPipeline(config=config, model=model, store=store, observer=metrics)
-    status = BoxStatus(store=store, model=model, camera=camera, sync_config=config.sync)
+    status = BoxStatus(store=store, model=model, camera=camera, sync_config=config.sync, at_rest=at_rest,
+                       at_rest_required=config.require_encrypted_data)
     metrics.watch(status, unknown_update_state)
     return Appliance(config=config, store=store, model=model, camera=camera, pipeline=pipeline,
                      screening=Screening(pipeline=pipeline, camera=camera),

@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from appliance.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 ENCRYPTED = "encrypted"
 NOT_ENCRYPTED = "not_encrypted"
@@ -61,6 +66,28 @@ class AtRest:
 
     def to_dict(self) -> dict[str, Any]:
         return {"state": self.state, "how": self.how, "filesystem": self.filesystem, "device": self.device}
+
+
+def check_data_folder(folder: Path, *, required: bool) -> AtRest:
+    """`phi_at_rest` of the data folder (or, before it is made, of its nearest existing parent), logged: INFO
+    when encrypted, a loud WARNING otherwise.
+
+    Raises:
+        ConfigError: `required` (config `require_encrypted_data`) and the folder is not found encrypted, so that
+            no patient data is written to it.
+    """
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    found = phi_at_rest(existing)
+    if found.state == ENCRYPTED:
+        log.info("%s", found.sentence)
+        return found
+    if required:
+        raise ConfigError(f"{found.sentence} The appliance will not start: require_encrypted_data is on.",
+                          reason_code="data_not_encrypted")
+    log.warning("SECURITY: %s", found.sentence)
+    return found
 
 
 def phi_at_rest(folder: Path, *, proc: Path = Path("/proc"), sys: Path = Path("/sys")) -> AtRest:

@@ -3,12 +3,14 @@ cannot build (it has no device-mapper: `dmsetup create` fails here, so dm-crypt 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
-from appliance.store.at_rest import ENCRYPTED, NOT_ENCRYPTED, UNKNOWN, phi_at_rest
+from appliance.errors import ConfigError
+from appliance.store.at_rest import ENCRYPTED, NOT_ENCRYPTED, UNKNOWN, check_data_folder, phi_at_rest
 
 
 def test_this_machines_own_disk(tmp_path: Path) -> None:
@@ -131,3 +133,18 @@ def test_no_mount_table_is_unknown_never_an_error(tmp_path: Path, data: Path) ->
     found = phi_at_rest(data, proc=tmp_path / "no-proc", sys=tmp_path / "no-sys")
     assert found.state == UNKNOWN and "mount table" in found.how
     assert found.to_dict() == {"state": UNKNOWN, "how": found.how, "filesystem": "", "device": ""}
+
+
+def test_check_data_folder_refuses_when_required_and_warns_otherwise(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "not" / "made" / "yet"  # judged by its nearest existing parent, before it is made
+    found = phi_at_rest(tmp_path)
+    if found.state == ENCRYPTED:
+        pytest.skip("this machine's temporary folder is encrypted")
+    with caplog.at_level(logging.WARNING):
+        assert check_data_folder(folder, required=False) == found
+    assert [r.getMessage() for r in caplog.records] == [f"SECURITY: {found.sentence}"]
+    with pytest.raises(ConfigError) as refused:
+        check_data_folder(folder, required=True)
+    assert refused.value.reason_code == "data_not_encrypted" and "require_encrypted_data" in refused.value.message
+    assert not folder.exists()
