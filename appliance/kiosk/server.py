@@ -20,6 +20,7 @@ from appliance.runtime import open_appliance
 from appliance.service import Vitals, notify, start_watchdog
 from appliance.services.orders import ScheduledOrders
 from appliance.store import ExamStore
+from appliance.store.at_rest import ENCRYPTED
 
 log = logging.getLogger("appliance.kiosk")
 
@@ -29,6 +30,9 @@ def serve(config: Config) -> None:
     finish, then the sync worker stops, then the store and the model close; STOPPING=1 tells systemd)."""
     check_exposure(config.server.host, config.auth)  # logs its own warnings; refuses an unsafe exposure
     with open_appliance(config, actor="kiosk") as box:
+        at_rest = box.status.at_rest
+        if at_rest is not None and at_rest.state != ENCRYPTED:
+            log.warning("SECURITY: %s", at_rest.sentence)
         accounts = Accounts(box.store, config.auth)
         ensure_demo_users(accounts)  # only when [auth] demo_users is on and the box has no user
         kiosk = KioskServices(screening=box.screening, exams=box.exams, status=box.status, admin=box.admin,

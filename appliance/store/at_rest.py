@@ -69,8 +69,8 @@ class AtRest:
 
 
 def check_data_folder(folder: Path, *, required: bool) -> AtRest:
-    """`phi_at_rest` of the data folder (or, before it is made, of its nearest existing parent), logged: INFO
-    when encrypted, a loud WARNING otherwise.
+    """`phi_at_rest` of the data folder (or, before it is made, of its nearest existing parent), logged at INFO
+    (`appliance serve` repeats it as a WARNING when not encrypted: one-shot commands keep stderr for their error).
 
     Raises:
         ConfigError: `required` (config `require_encrypted_data`) and the folder is not found encrypted, so that
@@ -86,7 +86,7 @@ def check_data_folder(folder: Path, *, required: bool) -> AtRest:
     if required:
         raise ConfigError(f"{found.sentence} The appliance will not start: require_encrypted_data is on.",
                           reason_code="data_not_encrypted")
-    log.warning("SECURITY: %s", found.sentence)
+    log.info("SECURITY: %s", found.sentence)
     return found
 
 

@@ -141,7 +141,7 @@ def test_check_data_folder_refuses_when_required_and_warns_otherwise(tmp_path: P
     found = phi_at_rest(tmp_path)
     if found.state == ENCRYPTED:
         pytest.skip("this machine's temporary folder is encrypted")
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO, logger="appliance.store.at_rest"):
         assert check_data_folder(folder, required=False) == found
     assert [r.getMessage() for r in caplog.records] == [f"SECURITY: {found.sentence}"]
     with pytest.raises(ConfigError) as refused:
