@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "appliance.commands.operating_point",
     "appliance.commands.user",
     "appliance.commands.sync",
+    "appliance.commands.devices",
     "appliance.commands.health",
     "appliance.commands.update",
     "appliance.commands.bundle",

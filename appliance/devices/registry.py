@@ -21,8 +21,27 @@ def _simulated(config: Config) -> Camera:
     return SimulatedCamera(Path(config.camera.samples_dir) if config.camera.samples_dir else None)
 
 
+def _watch_folder(config: Config) -> Camera:
+    from appliance.devices.watch_folder import WatchFolderCamera
+
+    return WatchFolderCamera.from_config(config)
+
+
+def _uvc(config: Config) -> Camera:
+    from appliance.devices.uvc import UvcCamera
+
+    return UvcCamera.from_config(config)
+
+
+def _serial(config: Config) -> Camera:
+    from appliance.devices.serial_camera.camera import SerialCamera
+
+    return SerialCamera.from_config(config)
+
+
 #: Camera kinds by their `[camera] kind` name.
-CAMERA_KINDS: dict[str, Callable[[Config], Camera]] = {"simulated": _simulated}
+CAMERA_KINDS: dict[str, Callable[[Config], Camera]] = {
+    "simulated": _simulated, "watch_folder": _watch_folder, "uvc": _uvc, "serial": _serial}
 
 
 def open_camera(config: Config) -> Camera:
