@@ -16,6 +16,7 @@ from appliance.config import Config
 from appliance.kiosk.app import create_app
 from appliance.kiosk.context import KioskServices
 from appliance.kiosk.hosts import allowed_hosts_for, check_exposure
+from appliance.memory import give_back_large_buffers
 from appliance.runtime import open_appliance
 from appliance.service import Vitals, notify, start_watchdog
 from appliance.services.orders import ScheduledOrders
@@ -29,6 +30,7 @@ def serve(config: Config) -> None:
     """Load the model, open the store and serve until interrupted (Ctrl-C / SIGTERM: requests in progress
     finish, then the sync worker stops, then the store and the model close; STOPPING=1 tells systemd)."""
     check_exposure(config.server.host, config.auth)  # logs its own warnings; refuses an unsafe exposure
+    give_back_large_buffers()  # before any thread allocates: photo buffers go back to the system
     with open_appliance(config, actor="kiosk") as box:
         at_rest = box.status.at_rest
         if at_rest is not None and at_rest.state != ENCRYPTED:
