@@ -29,6 +29,12 @@ class ServerConfig:
     port: int = 8080
     threads: int = 4
     max_upload_bytes: int = 64 * 1024 * 1024
+    #: Photos decoded (every pixel: 36 MB for 12 megapixels) and gated at once; more wait (appliance/admission.py).
+    photos_at_once: int = 2
+    #: Exams whose photos are decoded and scored at once; more wait.
+    results_at_once: int = 2
+    #: How long a request waits for a free slot before the box answers busy (503, Retry-After), seconds.
+    busy_wait_s: float = 15.0
 
 
 @dataclass
@@ -398,6 +404,10 @@ def _check_ranges(config: Config) -> None:
     if config.site.min_referable_photos < 1:
         raise ConfigError("Configuration value [site] min_referable_photos must be at least 1, "
                           f"not {config.site.min_referable_photos}.")
+    server = config.server
+    if server.photos_at_once < 1 or server.results_at_once < 1 or server.busy_wait_s < 0:
+        raise ConfigError("Configuration values [server] photos_at_once and results_at_once must be at least 1, "
+                          "busy_wait_s 0 or more.")
     auth = config.auth
     for name in ("idle_timeout_s", "idle_warning_s", "max_failed_attempts", "lockout_s"):
         if getattr(auth, name) < 1:
