@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 
 from appliance.config import Config
-from appliance.devices import Camera
+from appliance.devices import Camera, close_device
 from appliance.devices.registry import open_camera
 from appliance.inference.heatmap import HeatmapModel
 from appliance.inference.manifest import load_manifest
@@ -42,6 +42,7 @@ class Appliance:
     metrics: BoxMetrics
 
     def close(self) -> None:
+        close_device(self.camera)
         self.metrics.close()
         self.model.close()
         self.store.close()

@@ -27,6 +27,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
 
 def devices(config: Config) -> dict[str, Any]:
     """The camera's and the scanner's state. Raises ConfigError: an unknown camera kind, a bad scanner pattern."""
+    from appliance.devices import close_device
     from appliance.devices.registry import open_camera
     from appliance.devices.scanner import BarcodeScanner
     from appliance.devices.state import device_state
@@ -37,10 +38,8 @@ def devices(config: Config) -> dict[str, Any]:
         camera_state = device_state(camera).as_dict()
         scanner_state = {**scanner.state().as_dict(), "configured": scanner.configured}
     finally:
-        for device in (camera, scanner):
-            close = getattr(device, "close", None)
-            if close is not None:
-                close()
+        close_device(camera)
+        close_device(scanner)
     return {"camera": camera_state, "scanner": scanner_state}
 
 

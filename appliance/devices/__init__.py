@@ -42,3 +42,10 @@ def report_refusal(camera: Camera, capture: Capture, reason: str) -> None:
     """Tell a camera that files its photos that the exam refused `capture` (nothing for other cameras)."""
     if isinstance(camera, FilesItsPhotos):
         camera.refused(capture, reason)
+
+
+def close_device(device: object) -> None:
+    """Let a device go (its port, its folder watch, its reader thread), for those that hold one."""
+    close = getattr(device, "close", None)
+    if callable(close):
+        close()

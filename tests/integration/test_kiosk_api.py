@@ -623,7 +623,8 @@ def test_admin_settings(kiosk: Kiosk, admin: tuple[FlaskClient, str]) -> None:
     assert model["sha256"] == kiosk.box.model.info.sha256
     assert settings["quality"]["profile"] == "default" and settings["quality"]["saved"] is None
     assert "eyepacs-natural" in settings["quality"]["choices"]
-    assert settings["camera"] == {"kind": "simulated", "saved": None, "choices": ["simulated"]}
+    assert settings["camera"] == {"kind": "simulated", "saved": None,
+                                  "choices": ["serial", "simulated", "uvc", "watch_folder"]}
 
     saved = client.post("/api/admin/settings", json={"quality_profile": "eyepacs-natural"}, headers=changing(csrf))
     assert saved.status_code == 200, saved.get_json()
