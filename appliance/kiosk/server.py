@@ -13,6 +13,7 @@ from waitress import create_server
 from appliance.auth.accounts import Accounts
 from appliance.auth.demo import ensure_demo_users
 from appliance.config import Config
+from appliance.devices.scanner import BarcodeScanner
 from appliance.kiosk.app import create_app
 from appliance.kiosk.context import KioskServices
 from appliance.kiosk.hosts import allowed_hosts_for, check_exposure
@@ -37,9 +38,12 @@ def serve(config: Config) -> None:
             log.warning("SECURITY: %s", at_rest.sentence)
         accounts = Accounts(box.store, config.auth)
         ensure_demo_users(accounts)  # only when [auth] demo_users is on and the box has no user
+        scanner = BarcodeScanner(config.scanner.port, config.scanner.baud, config.scanner.pattern)
+        scanner.start()  # reads a serial scanner in its own thread (nothing without [scanner] port)
         kiosk = KioskServices(screening=box.screening, exams=box.exams, status=box.status, admin=box.admin,
                               accounts=accounts, max_attempts=config.quality.max_attempts,
-                              orders=ScheduledOrders(config.sync) if config.sync.worklist_configured else None)
+                              orders=ScheduledOrders(config.sync) if config.sync.worklist_configured else None,
+                              scanner=scanner)
         hosts = allowed_hosts_for(config.server.host, config.server.port, config.auth.allowed_hosts)
         app = create_app(kiosk, config.auth, allowed_hosts=hosts, max_upload_bytes=config.server.max_upload_bytes)
         server = create_server(app, host=config.server.host, port=config.server.port,
@@ -68,6 +72,7 @@ def serve(config: Config) -> None:
                 watchdog.set()
             sync()
             server.close()
+            scanner.close()
         if restore_sigterm is not None:
             restore_sigterm()
 
