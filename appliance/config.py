@@ -336,6 +336,45 @@ class UpdateConfig:
 
 
 @dataclass
+class MetricsConfig:
+    """`GET /metrics` for the fleet's Prometheus (appliance/kiosk/metrics.py): no sign-in, no patient data."""
+
+    #: Answer /metrics (404 when off).
+    enabled: bool = True
+    #: A file holding the bearer token a scraper must send ("" = none: whoever reaches the kiosk may read
+    #: the metrics, as /healthz; set one when the kiosk serves a network address).
+    token_file: str = ""
+
+
+@dataclass
+class DriftConfig:
+    """The drift watch (appliance/drift): this site's gate rejects and model scores against the model's
+    validation data, over a rolling window; a shift beyond a bound shows on /healthz, the status page and
+    /metrics ("watch"), never stops screening."""
+
+    #: The window: the newest this many gate verdicts (photos taken, retakes included)...
+    window_photos: int = 300
+    #: ...and this many scores of gradable photos by the model now loaded...
+    window_scores: int = 300
+    #: ...none older than this many days (0: no age limit).
+    window_days: int = 30
+    #: With fewer photos or scores in the window, the check waits ("too_few").
+    min_photos: int = 100
+    min_scores: int = 200
+    #: The share of photos the gate is expected to reject of photos as a clinic takes them: the default
+    #: profile rejected 8.7 % of EyePACS natural-colour photos as taken (unlabelled) and 1-5 % of the graded
+    #: IDRiD, ODIR and EyePACS ones (docs/QUALITY.md). Set the site's own once its camera is calibrated.
+    reference_reject_share: float = 0.09
+    #: "watch" when the window's reject share is above reference_reject_share by more than this.
+    max_reject_share_rise: float = 0.10
+    #: "watch" when the window's scores are further than this (Kolmogorov-Smirnov distance, 0..1) from every
+    #: mix of the model's validation scores (300 scores drawn from such a mix stay under 0.09).
+    max_score_distance: float = 0.15
+    #: "watch" when the closest mix needs more referable-like photos than this share (scores shifted up).
+    max_referable_share: float = 0.4
+
+
+@dataclass
 class Config:
     #: Where the store keeps its database and images; relative paths are taken from the cwd.
     data_dir: str = "./var"
@@ -352,6 +391,8 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
     update: UpdateConfig = field(default_factory=UpdateConfig)
 
     @property
@@ -436,9 +477,23 @@ def _check_ranges(config: Config) -> None:
     if update.health_timeout_s <= 0 or update.exam_wait_s < 0 or update.max_boot_attempts < 1:
         raise ConfigError("Configuration values [update] health_timeout_s must be positive, exam_wait_s 0 or more "
                           "and max_boot_attempts at least 1.")
+    _check_drift(config.drift)
     if auth.idle_warning_s >= auth.idle_timeout_s:
         raise ConfigError(f"Configuration value [auth] idle_warning_s ({auth.idle_warning_s}) must be less than "
                           f"idle_timeout_s ({auth.idle_timeout_s}).")
+
+
+def _check_drift(drift: DriftConfig) -> None:
+    for name in ("window_photos", "window_scores", "min_photos", "min_scores"):
+        if getattr(drift, name) < 1:
+            raise ConfigError(f"Configuration value [drift] {name} must be at least 1, not {getattr(drift, name)}.")
+    if drift.window_days < 0:
+        raise ConfigError(f"Configuration value [drift] window_days must be 0 (no limit) or more, not "
+                          f"{drift.window_days}.")
+    for name in ("reference_reject_share", "max_reject_share_rise", "max_score_distance", "max_referable_share"):
+        if not 0.0 <= getattr(drift, name) <= 1.0:
+            raise ConfigError(f"Configuration value [drift] {name} must be a share from 0 to 1, not "
+                              f"{getattr(drift, name)}.")
 
 
 #: The camera profiles shipped with the gate.
