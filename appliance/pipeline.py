@@ -16,8 +16,9 @@ import dataclasses
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from appliance.admission import Admission
 from appliance.config import Config
 from appliance.decision import decide
 from appliance.domain import (
@@ -68,6 +69,12 @@ class ScreeningPipeline:
     store: ExamStore
     #: Told of every gate verdict, refused photo and finished exam (the box's metrics).
     observer: ExamObserver = UNOBSERVED
+    #: The photos decoded and gated, and the exams scored, at once ([server] photos_at_once, results_at_once).
+    admission: Admission = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        server = self.config.server
+        self.admission = Admission.bounded(server.photos_at_once, server.results_at_once, server.busy_wait_s)
 
     def open_exam(self, patient: Patient, *, operator: str, order: ScheduledOrder | None = None) -> ExamSession:
         """Open an exam for a patient, durable on return; `order` is the worklist order it was chosen from
@@ -94,30 +101,32 @@ class ScreeningPipeline:
             ImageError: the photo cannot be decoded or is of an unsupported kind (nothing stored).
             ExamInputError: too many photos of the eye, a bad `replaces`, or the same photo as the other
             eye's (EyeSideDoubtError; nothing stored), a file labelled with another patient (nothing stored).
-            ExamStateError / ExamNotFoundError. StorageError. A file labelled as the other eye is stored with a
+            ExamStateError / ExamNotFoundError. StorageError. BusyError: too many photos at once (nothing
+            stored; try again). A file labelled as the other eye is stored with a
             left/right doubt, as is a photo whose optic disc is on the other side.
         """
         session = self.store.get_session(exam_id)
         if session.state is not ExamState.OPEN:
             raise ExamStateError(f"This exam is already {session.state.value}: start a new exam.")
         sha256 = hashlib.sha256(capture.image).hexdigest()
-        try:
-            if len(session.photos) >= MAX_PHOTOS:
-                raise ExamInputError(f"This exam already has {MAX_PHOTOS} photos: finish or cancel it.",
-                                     reason_code="too_many_photos")
-            replaced = _photo_to_replace(session, capture.eye, replaces)
-            _refuse_same_photo_for_both_eyes(session, capture.eye, sha256)
-            _refuse_other_patients_photo(session, capture)
-            with stage("decode"):
-                image = decode_image(capture.image, self.config.limits)
-        except (ExamInputError, ImageError) as exc:
-            self.store.record_audit("photo_rejected", actor=actor, exam_id=exam_id, detail={
-                "eye": capture.eye.value, "reason_code": exc.reason_code})
-            self.observer.photo_refused(exc.reason_code)
-            raise
-        with stage("gate"):
-            report = assess(image, self.config.quality)
-        del image  # the pixels are not needed while the photo is stored
+        with self.admission.photos.held():  # every pixel is decoded: BusyError when too many are at once
+            try:
+                if len(session.photos) >= MAX_PHOTOS:
+                    raise ExamInputError(f"This exam already has {MAX_PHOTOS} photos: finish or cancel it.",
+                                         reason_code="too_many_photos")
+                replaced = _photo_to_replace(session, capture.eye, replaces)
+                _refuse_same_photo_for_both_eyes(session, capture.eye, sha256)
+                _refuse_other_patients_photo(session, capture)
+                with stage("decode"):
+                    image = decode_image(capture.image, self.config.limits)
+            except (ExamInputError, ImageError) as exc:
+                self.store.record_audit("photo_rejected", actor=actor, exam_id=exam_id, detail={
+                    "eye": capture.eye.value, "reason_code": exc.reason_code})
+                self.observer.photo_refused(exc.reason_code)
+                raise
+            with stage("gate"):
+                report = assess(image, self.config.quality)
+            del image  # the pixels are not needed while the photo is stored
         # A file labelled as the other eye (a DICOM header) is doubted like a disc on the other side.
         labelled = capture.labelled_eye if capture.labelled_eye not in (None, capture.eye) else None
         looks_like = labelled or (eye_from_metrics(report.metrics) if report.passed else None)
@@ -156,7 +165,8 @@ class ScreeningPipeline:
 
         Raises:
             ExamInputError: an eye without any photo; EyeSideDoubtError: a left/right doubt not yet confirmed.
-            ExamStateError / ExamNotFoundError. ModelError: the model failed. StorageError.
+            ExamStateError / ExamNotFoundError. ModelError: the model failed. StorageError. BusyError: too many
+            exams being scored at once (nothing changed; try again).
         """
         session = self.store.get_session(exam_id)
         if session.state is not ExamState.OPEN:
@@ -164,13 +174,14 @@ class ScreeningPipeline:
         photos = session.current()
         check_complete(photos)
         gradable = [p for p in photos if p.quality.passed]
-        with stage("decode"):
-            # At the model's size (the gate, which needs every pixel, judged them at capture).
-            images = [decode_image(self.store.image_bytes(p.sha256), self.config.limits, reduced=True)
-                      for p in gradable]
-        with stage("model"):
-            scores = self.model.score(images)
-        del images
+        with self.admission.results.held():  # BusyError when too many exams are being scored at once
+            with stage("decode"):
+                # At the model's size (the gate, which needs every pixel, judged them at capture).
+                images = [decode_image(self.store.image_bytes(p.sha256), self.config.limits, reduced=True)
+                          for p in gradable]
+            with stage("model"):
+                scores = self.model.score(images)
+            del images
         by_id = dict(zip((p.photo_id for p in gradable), scores, strict=True))
         model = self.model.info
         screened = tuple(ScreenedImage(photo=p, prediction=None if p.photo_id not in by_id

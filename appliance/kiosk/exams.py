@@ -3,6 +3,7 @@ cancel it, read it back; the one-shot form for integrations; photos and heatmaps
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 from typing import Any
@@ -12,7 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from appliance import timing
 from appliance.domain import Capture, ExamState, Eye, Field, Patient, ScheduledOrder, Sex
-from appliance.errors import ExamInputError, ExamNotFoundError
+from appliance.errors import BusyError, ExamInputError, ExamNotFoundError
 from appliance.kiosk.context import (
     UnsupportedMediaTypeError,
     actor,
@@ -24,6 +25,7 @@ from appliance.kiosk.context import (
 from appliance.pipeline import MAX_PATIENT_ID_LENGTH, MAX_PHOTOS, CaptureVerdict
 from appliance.summary import exam_summary, photo_dict, session_summary
 
+log = logging.getLogger(__name__)
 exams_api = Blueprint("exams_api", __name__)
 _EXAM_ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -43,6 +45,15 @@ def answer_stages(response: Response) -> Response:
     if recorded:
         response.headers["Server-Timing"] = timing.server_timing(recorded)
     return response
+
+
+@exams_api.app_errorhandler(BusyError)
+def busy(exc: BusyError) -> ResponseReturnValue:
+    """503 with Retry-After: the box is at its bound of work in flight (appliance/admission.py)."""
+    log.warning("%s: %s", exc.reason_code, exc.detail)
+    response = jsonify(exc.to_dict())
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response, exc.http_status
 
 
 def exam_id_or_404(exam_id: str) -> str:
