@@ -2,7 +2,8 @@
 
 `ok` is honest: false when any check fails (model not loaded, camera not answering, store not writable,
 disk nearly full). `phi_at_rest` says whether the data folder is encrypted at rest (checked once at start,
-appliance.store.at_rest); it is not a check: a box that must have it does not start without it.
+appliance.store.at_rest); it is not a check: a box that must have it does not start without it. Nor are
+the sync backlog (`sync`) and the drift watch (`drift`): neither makes the box not ok.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from appliance import __version__
-from appliance.config import SyncConfig
+from appliance.config import DriftConfig, SyncConfig
 from appliance.devices import Camera
 from appliance.devices.state import device_state
 from appliance.domain import ExamState
+from appliance.drift import watch_drift
 from appliance.errors import StorageError
 from appliance.inference.model import Model
 from appliance.operating_point import status as operating_point_status
@@ -41,6 +43,7 @@ class BoxStatus:
     #: Whether the data folder is encrypted at rest, as found at start, and whether the config requires it.
     at_rest: AtRest | None = None
     at_rest_required: bool = False
+    drift_config: DriftConfig = field(default_factory=DriftConfig)
 
     def health(self) -> dict[str, Any]:
         """Every check with its own `ok`, and the box's `ok` (all of them)."""
@@ -64,7 +67,16 @@ class BoxStatus:
             "sync": self.sync(with_reasons=False),
             "phi_at_rest": None if self.at_rest is None else {
                 **self.at_rest.to_dict(), "required": self.at_rest_required, "sentence": self.at_rest.sentence},
+            "drift": self.drift(),
         }
+
+    def drift(self) -> dict[str, Any]:
+        """The drift watch's report (appliance.drift): a "watch" asks a person to look at the camera and the
+        site; it never makes the box not ok."""
+        try:
+            return watch_drift(self.store, self.model.manifest, self.drift_config).as_dict()
+        except StorageError as err:
+            return {"state": "unknown", "error": type(err).__name__}
 
     def sync(self, *, with_reasons: bool) -> dict[str, Any]:
         """The sync backlog (see `sync_status`); it never makes the box not ok: screening goes on offline."""
