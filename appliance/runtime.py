@@ -104,7 +104,7 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
     metrics = BoxMetrics()
     pipeline = ScreeningPipeline(config=config, model=model, store=store, observer=metrics)
     status = BoxStatus(store=store, model=model, camera=camera, sync_config=config.sync, at_rest=at_rest,
-                       at_rest_required=config.require_encrypted_data)
+                       at_rest_required=config.require_encrypted_data, drift_config=config.drift)
     metrics.watch(status, unknown_update_state)
     return Appliance(config=config, store=store, model=model, camera=camera, pipeline=pipeline,
                      screening=Screening(pipeline=pipeline, camera=camera),
