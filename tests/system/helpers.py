@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class Response:
     status: int
     body: bytes
     content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -78,9 +79,9 @@ def request(url: str, *, fields: dict[str, str] | None = None, files: Sequence[t
     req = urllib.request.Request(url, data=data, headers=headers, method=method or ("POST" if data else "GET"))
     try:
         with (opener or urllib.request.build_opener()).open(req, timeout=60) as resp:
-            return Response(resp.status, resp.read(), resp.headers.get("Content-Type", ""))
+            return Response(resp.status, resp.read(), resp.headers.get("Content-Type", ""), dict(resp.headers))
     except urllib.error.HTTPError as err:
-        return Response(err.code, err.read(), err.headers.get("Content-Type", ""))
+        return Response(err.code, err.read(), err.headers.get("Content-Type", ""), dict(err.headers))
 
 
 class Kiosk:
@@ -89,7 +90,8 @@ class Kiosk:
 
     def __init__(self, base: str, user: str = "demo-tech", pin: str = "1234") -> None:
         self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
         pre = self.get("/api/session").json()["csrf_token"]
         signed = self._send("POST", "/api/session", pre, json_body={"user_id": user, "pin": pin})
         if signed.status != 200:
