@@ -16,8 +16,10 @@ from appliance.config import Config
 from appliance.devices.scanner import BarcodeScanner
 from appliance.kiosk.app import create_app
 from appliance.kiosk.context import KioskServices
-from appliance.kiosk.hosts import allowed_hosts_for, check_exposure
+from appliance.kiosk.hosts import allowed_hosts_for, check_exposure, is_loopback
+from appliance.kiosk.metrics import MetricsExport
 from appliance.memory import give_back_large_buffers
+from appliance.observability.metrics import BoxMetrics
 from appliance.runtime import open_appliance
 from appliance.service import Vitals, notify, start_watchdog
 from appliance.services.orders import ScheduledOrders
@@ -43,7 +45,7 @@ def serve(config: Config) -> None:
         kiosk = KioskServices(screening=box.screening, exams=box.exams, status=box.status, admin=box.admin,
                               accounts=accounts, max_attempts=config.quality.max_attempts,
                               orders=ScheduledOrders(config.sync) if config.sync.worklist_configured else None,
-                              scanner=scanner)
+                              scanner=scanner, metrics=metrics_export(config, box.metrics))
         hosts = allowed_hosts_for(config.server.host, config.server.port, config.auth.allowed_hosts)
         app = create_app(kiosk, config.auth, allowed_hosts=hosts, max_upload_bytes=config.server.max_upload_bytes)
         server = create_server(app, host=config.server.host, port=config.server.port,
@@ -92,6 +94,16 @@ def _stop_on_sigterm() -> Callable[[], None] | None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
     return restore
+
+
+def metrics_export(config: Config, metrics: BoxMetrics) -> MetricsExport | None:
+    """What /metrics serves under `[metrics]`; warns when a network can read it without a token."""
+    if not config.metrics.enabled:
+        return None
+    if not config.metrics.token_file and not is_loopback(config.server.host):
+        log.warning("/metrics is readable without a token by whoever reaches %s (no patient data): set "
+                    "[metrics] token_file", config.server.host)
+    return MetricsExport(metrics, config.metrics.token_file)
 
 
 class RunningSync:
