@@ -1,6 +1,7 @@
 """`appliance serve` speaks systemd's notify protocol to a real NOTIFY_SOCKET, as under Type=notify with
 WatchdogSec: READY=1 once the model is loaded and the kiosk answers, WATCHDOG=1 at half the interval while
-the box lives, STOPPING=1 on SIGTERM, and then a clean exit (status 0, no traceback)."""
+the box lives, STOPPING=1 on SIGTERM, and then a clean exit (status 0, no traceback); /metrics answers the
+fleet's scraper meanwhile."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def test_serve_notifies_ready_pings_the_watchdog_and_stops_cleanly_on_sigterm(tm
         try:
             assert receive(sock, "READY=1", 120, proc, log) == ["READY=1"]  # nothing before it
             assert request(f"http://127.0.0.1:{port}/healthz").status == 200  # ready means answering
+            metrics = request(f"http://127.0.0.1:{port}/metrics")  # no sign-in: what the fleet scrapes
+            assert metrics.status == 200 and b"\nappliance_model_ready 1.0\n" in metrics.body
             started = time.monotonic()
             pings = receive(sock, "WATCHDOG=1", 5, proc, log)
             pings += receive(sock, "WATCHDOG=1", 5, proc, log)
