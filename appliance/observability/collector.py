@@ -11,6 +11,8 @@ from typing import Any, Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from appliance.observability.update_state import UNKNOWN
+
 log = logging.getLogger(__name__)
 
 #: The checks of BoxStatus.health() that decide the box's `ok`.
@@ -41,7 +43,7 @@ class BoxCollector(Collector):
         yield from _checks(health)
         yield from _sync(health.get("sync"), self._clock())
         yield from _drift(health.get("drift"))
-        state = _safe(self._update_state, "unknown")
+        state = _safe(self._update_state, UNKNOWN)
         update = GaugeMetricFamily("appliance_update_state", "The fleet update's state (1 for the current one).",
                                    labels=["state"])
         update.add_metric([state], 1.0)

@@ -78,7 +78,7 @@ def test_metrics_need_no_sign_in_and_carry_no_patient_data(tmp_path: Path) -> No
     assert value(body, "appliance_sync_configured") == 0
     assert value(body, "appliance_drift_watch", check="rejects") == 0
     assert value(body, "appliance_drift_window_photos") == 2 and value(body, "appliance_drift_window_scores") == 2
-    assert value(body, "appliance_update_state", state="unknown") == 1
+    assert value(body, "appliance_update_state", state="factory") == 1  # no slots here: the installed firmware
     assert PATIENT not in body
     assert exam_ids and not any(exam_id in body for exam_id in exam_ids)
 
