@@ -15,7 +15,7 @@ from appliance.inference.manifest import load_manifest
 from appliance.inference.model import Model
 from appliance.inference.registry import select_runner
 from appliance.observability.metrics import BoxMetrics
-from appliance.observability.update_state import unknown_update_state
+from appliance.observability.update_state import slot_update_state
 from appliance.operating_point import effective_operating_point
 from appliance.pipeline import ScreeningPipeline
 from appliance.services import Administration, BoxStatus, ExamRecords, Screening
@@ -105,7 +105,7 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
     pipeline = ScreeningPipeline(config=config, model=model, store=store, observer=metrics)
     status = BoxStatus(store=store, model=model, camera=camera, sync_config=config.sync, at_rest=at_rest,
                        at_rest_required=config.require_encrypted_data, drift_config=config.drift)
-    metrics.watch(status, unknown_update_state)
+    metrics.watch(status, slot_update_state(Path(config.update.slots_root)))
     return Appliance(config=config, store=store, model=model, camera=camera, pipeline=pipeline,
                      screening=Screening(pipeline=pipeline, camera=camera),
                      exams=ExamRecords(store=store, model=model, limits=config.limits),
