@@ -26,7 +26,7 @@ def test_the_scrape_config_is_valid() -> None:
 def test_the_alert_rules_are_valid() -> None:
     result = promtool("check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 10 rules found" in result.stdout, result.stdout
+    assert "SUCCESS: 11 rules found" in result.stdout, result.stdout
 
 
 def test_the_alerts_fire_on_the_example_series() -> None:
