@@ -60,7 +60,7 @@ def test_the_scanner_is_opened_again_after_an_unplug(device: SimulatedScanner,
     try:
         wait_until(reader.connected)
         device.unplug()
-        wait_until(lambda: not reader.connected())
+        wait_until(lambda: "was disconnected" in reader.state().state)  # the reader saw its port fail
         assert not reader.connected() and "cannot be used" in reader.state().state
         device.replug()
         wait_until(reader.connected)
