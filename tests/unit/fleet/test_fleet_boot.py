@@ -1,0 +1,48 @@
+"""The boot selector's counter: a slot on trial that keeps failing to start goes back to the previous one."""
+
+from __future__ import annotations
+
+from appliance.fleet.boot import count_start
+from appliance.fleet.slots import SlotRecord, SlotState, UpdateRecord
+
+
+def record(version: str) -> SlotRecord:
+    return SlotRecord(version=version, model_version=version, kind="full", bundle_id="x", key_id="k",
+                      store_schema=4, installed_at="")
+
+
+def on_trial() -> SlotState:
+    return SlotState(active="b", committed=False, previous="a", slots={"a": record("1.0"), "b": record("1.1")},
+                     update=UpdateRecord(version="1.1", from_version="1.0", kind="full", slot="b"))
+
+
+def test_a_committed_slot_boots_without_counting() -> None:
+    state = SlotState(active="a", slots={"a": record("1.0")})
+    assert count_start(state, 3) == "a" and state.boot_count == 0 and state.booted == "a"
+
+
+def test_a_slot_on_trial_is_counted_then_rolled_back_after_its_starts() -> None:
+    state = on_trial()
+    assert [count_start(state, 3) for _ in range(3)] == ["b", "b", "b"] and state.boot_count == 3
+    assert count_start(state, 3) == "a"
+    assert state.active == "a" and state.committed and state.previous is None and state.boot_count == 0
+    assert state.update is not None and state.update.outcome == "rolled_back"
+    assert "started 3 times" in state.update.reason and "back to 1.0" in state.update.reason
+
+
+def test_a_first_install_that_crash_loops_goes_back_to_the_factory_firmware() -> None:
+    state = on_trial()
+    state.previous = None
+    state.boot_count = 3
+    assert count_start(state, 3) is None and state.active is None and "factory firmware" in state.update.reason
+
+
+def test_the_state_file_reads_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from appliance.fleet.slots import Slots
+
+    slots = Slots(tmp_path)
+    assert slots.read() == SlotState()
+    state = on_trial()
+    state.update.note("switch", "to b")  # type: ignore[union-attr]
+    slots.write(state)
+    assert slots.read() == state
