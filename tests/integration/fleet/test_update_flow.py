@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from fleet_box import Box, Release
+from fleet_box import REPO, Box, Release
 
 from appliance.fleet.journal import audited_steps
 
@@ -91,3 +95,56 @@ def test_a_rollback_by_hand_goes_back_to_the_other_slot(make_box, v1: Path, v2: 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outcome"] == "committed"
     assert box.status()["active"] == "a" and box.kiosk_version() == "1.0.0"
+
+
+def test_an_update_waits_for_an_open_exam_and_gives_up_after_its_maximum_wait(make_box, release: Release,
+                                                                               v1: Path) -> None:
+    from appliance.domain import ExamSession, Patient, utc_now
+    from appliance.store import ExamStore
+
+    box = make_box(exam_wait_s=3.0)
+    install_first(box, v1)
+    with ExamStore.open(box.data_dir) as store:
+        store.open_session(ExamSession(exam_id="ex-open", patient=Patient("P-1"), operator="tech",
+                                       opened_at=utc_now()), actor="tech")
+    gave_up = box.install(release.fake_bundle("1.1.0"))
+    assert gave_up.returncode == 1 and "not applied [update_exam_open]" in gave_up.stderr
+    status = box.status_here()
+    assert status["running_version"] == "1.0.0" and status["last_update"]["outcome"] == "deferred"
+    assert status["slots"]["b"]["version"] == "1.1.0"  # installed, not switched
+    waiting = subprocess.Popen([sys.executable, "-m", "appliance", "update", "install",
+                                str(release.fake_bundle("1.2.0"))], cwd=REPO,
+                               env=box.env(APPLIANCE_UPDATE_EXAM_WAIT_S="120"), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _waiting_for_exams(box.status_here()["last_update"], "1.2.0"):
+        assert time.monotonic() < deadline and waiting.poll() is None, waiting.communicate()
+        time.sleep(0.2)
+    assert box.kiosk_version() == "1.0.0"  # not switched while the exam is open
+    with ExamStore.open(box.data_dir) as store:
+        store.cancel_session("ex-open", actor="tech", reason="patient left")
+    _, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert box.kiosk_version() == "1.2.0"
+    messages = [s["message"] for s in box.status_here()["last_update"]["history"] if s["step"] == "wait"]
+    assert messages[0].startswith("1 exam(s) open") and messages[-1] == "no exam open any more"
+
+
+def _waiting_for_exams(update: dict[str, Any] | None, version: str) -> bool:
+    return bool(update) and update["version"] == version and any(s["step"] == "wait" for s in update["history"])
+
+
+def test_a_model_bundle_replaces_the_model_and_keeps_the_firmware(make_box, release: Release, v1: Path) -> None:
+    box = make_box()
+    install_first(box, v1)
+    done = box.install(release.fake_bundle("1.0.1", kind="model", model_bytes=5000))
+    assert done.returncode == 0, done.stderr
+    status = box.status_here()
+    assert status["active"] == "b" and status["active_version"] == "1.0.0" and status["model_version"] == "1.0.1"
+    assert (box.slots_root / "b" / "models" / "dr-test.onnx").stat().st_size == 5000
+    assert (box.slots_root / "b" / "app" / "appliance" / "__main__.py").read_bytes() == (
+        box.slots_root / "a" / "app" / "appliance" / "__main__.py").read_bytes()
+    assert box.kiosk_version() == "1.0.0"
+    older = box.install(release.fake_bundle("1.0.0", kind="model"))
+    assert older.returncode == 2 and "refused [bundle_downgrade]" in older.stderr
+    assert "model 1.0.0 is older than the model this box runs (1.0.1)" in older.stderr
