@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the command line: on an updated box, the active slot's firmware runs it (appliance/fleet)
+        from appliance.fleet.boot import enter_active_slot
+
+        enter_active_slot(sys.argv[1:])
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)

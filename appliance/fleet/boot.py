@@ -9,6 +9,10 @@ systemd to start the active slot's firmware, and by the `appliance` wrapper on P
 each start adds one to the boot counter in the state file; the start after `[update] max_boot_attempts`
 switches back to the previous slot (the same one atomic state write as any switch), records why, and
 boots that instead. A box with no installed slot runs the firmware this module came with.
+
+`enter_active_slot` makes the `appliance` command itself do this: run from the firmware the box was installed
+with (/opt/appliance/.venv, what the systemd units start), it hands over to the active slot's firmware —
+`appliance serve` as `start`, any other command as `run` — so the units and the PATH need no change.
 """
 
 from __future__ import annotations
@@ -21,8 +25,40 @@ from pathlib import Path
 
 from appliance.config import Config, load_config
 from appliance.errors import ApplianceError
-from appliance.fleet.launch import slot_command, slot_env
+from appliance.fleet.launch import slot_command, slot_env, this_firmware_slot
 from appliance.fleet.slots import Slots, SlotState
+
+#: Set (non-empty) to run this firmware even where a slot is active (support; tests of a stand-in firmware).
+NO_SLOT_VARIABLE = "APPLIANCE_NO_SLOT"
+
+
+def enter_active_slot(argv: Sequence[str]) -> None:
+    """Hand `appliance ARGV` over to the active slot's firmware (exec; does not return), unless this firmware
+    is a slot's, NO_SLOT_VARIABLE is set, no slot is active, or the config cannot be read (the command then
+    reports it itself)."""
+    if os.environ.get(NO_SLOT_VARIABLE) or this_firmware_slot() is not None:
+        return
+    try:
+        config = load_config(_config_argument(argv) or os.environ.get("APPLIANCE_CONFIG") or None)
+        slots = Slots(Path(config.update.slots_root))
+        if not slots.state_path.is_file():
+            return
+        slot = start(config) if list(argv[:1]) == ["serve"] else slots.read().active
+    except ApplianceError:
+        return
+    if slot is not None:
+        command = slot_command(slots.slot_dir(slot), argv)
+        sys.stdout.flush()
+        os.execve(command[0], command, slot_env(slots.slot_dir(slot)))
+
+
+def _config_argument(argv: Sequence[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def count_start(state: SlotState, max_boot_attempts: int) -> str | None:

@@ -13,12 +13,12 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import appliance
 from appliance.config import Config
 from appliance.errors import ApplianceError
+from appliance.fleet.launch import this_firmware_slot
 from appliance.fleet.manifest import MANIFEST_NAME, BundleManifest, ExpectedPhoto
 from appliance.inference.model import Model
 
@@ -109,9 +109,11 @@ def expected_photos(model_sha256: str) -> tuple[list[ExpectedPhoto], str]:
 
 def running_bundle() -> BundleManifest | None:
     """The manifest of the slot this firmware was installed in (verified at install), or None (a checkout)."""
-    path = Path(appliance.__file__).resolve().parent.parent.parent / MANIFEST_NAME
+    slot = this_firmware_slot()
+    if slot is None:
+        return None
     try:
-        return BundleManifest.from_bytes(path.read_bytes())
+        return BundleManifest.from_bytes((slot / MANIFEST_NAME).read_bytes())
     except (OSError, ApplianceError):
         return None
 

@@ -28,3 +28,13 @@ def slot_env(slot_dir: Path, base: Mapping[str, str] | None = None) -> dict[str,
     env = dict(os.environ if base is None else base)
     env[MODELS_DIR_VARIABLE] = str(slot_dir / "models")
     return env
+
+
+def this_firmware_slot() -> Path | None:
+    """The slot folder this firmware was installed in (it holds the bundle's manifest), or None (a checkout,
+    or the firmware the box was installed with)."""
+    import appliance
+    from appliance.fleet.manifest import MANIFEST_NAME
+
+    slot = Path(appliance.__file__).resolve().parent.parent.parent
+    return slot if (slot / MANIFEST_NAME).is_file() and (slot / "app").is_dir() else None
