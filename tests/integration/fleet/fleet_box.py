@@ -58,7 +58,9 @@ class Box:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
-        env.update({"APPLIANCE_CONFIG": str(self.config_path), "OMP_NUM_THREADS": "1", **extra})
+        # This checkout's CLI updates the box: it must not hand over to the stand-in firmware in the active slot.
+        env.update({"APPLIANCE_CONFIG": str(self.config_path), "APPLIANCE_NO_SLOT": "1", "OMP_NUM_THREADS": "1",
+                    **extra})
         return env
 
     def cli(self, *args: str, timeout: float = 180, prefix: Sequence[str] = (),

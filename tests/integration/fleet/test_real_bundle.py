@@ -86,6 +86,9 @@ def test_the_real_firmware_bundled_installed_in_a_slot_migrates_the_store_and_pa
         health = json.loads(box.cli("update", "health", "--json").stdout)
         assert health["ok"] and health["model"]["name"] == "dr-test" and health["photo"]["expected_from"] == "bundle"
         assert health["kiosk"]["ok"] and health["store"]["writable"]
+        # The `appliance` command of the firmware the box was installed with hands over to the active slot's.
+        handed_over = box.cli("health", "--json", APPLIANCE_NO_SLOT="")
+        assert json.loads(handed_over.stdout)["photo"]["expected_from"] == "bundle", handed_over.stderr
         assert migration.schema_of(migration.snapshot_path(box.data_dir, "1.0.0")) == 3
         with ExamStore.open(box.data_dir) as store:
             assert store.pragmas()["user_version"] == SCHEMA_VERSION

@@ -65,8 +65,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, release: Release) -> Iterato
             boxes.append(box)
             server = Sshd.start(folder / f"sshd{n}", free_port(), client_key.with_suffix(".pub"))
             servers.append(server)
-            command = (f"env PYTHONPATH={REPO} APPLIANCE_CONFIG={box.config_path} OMP_NUM_THREADS=1 "
-                       f"{sys.executable} -m appliance")
+            command = (f"env PYTHONPATH={REPO} APPLIANCE_CONFIG={box.config_path} APPLIANCE_NO_SLOT=1 "
+                       f"OMP_NUM_THREADS=1 {sys.executable} -m appliance")
             lines.append(f"box{n} ansible_host=127.0.0.1 ansible_port={server.port} "
                          f"incoming_dir={box.root / 'incoming'} appliance_command='{command}'")
         (folder / "inventory.ini").write_text("\n".join(lines) + "\n")
