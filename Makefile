@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q
 export FUNDUS_DATA_DIR ?= $(abspath ../shared/data/fundus)
 
-.PHONY: run test lint typecheck clean-state .system-deps lock audit bandit security sbom fuzz
+.PHONY: run test lint typecheck clean-state .system-deps lock audit bandit security sbom fuzz bench load crashloop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,9 @@ run: $(VENV)/.run-deps
 # Orthanc on loopback (Debian's orthanc service is not needed and not enabled by the tests); Prometheus for
 # promtool (deploy/prometheus/ checked by the tests; its service is not started) and systemd for systemd-analyze
 # (the units in systemd/ verified and their exposure scored); openssh-server for the fleet rollout tests, which
-# start their own sshd on loopback (tests/integration/fleet; Debian's ssh service is not started).
-SYSTEM_PACKAGES := chromium orthanc orthanc-dicomweb dicom3tools prometheus systemd openssh-server
+# start their own sshd on loopback (tests/integration/fleet; Debian's ssh service is not started). gcc builds
+# the fsync-recording shim of the simulated power cuts (tests/system/powercut).
+SYSTEM_PACKAGES := chromium orthanc orthanc-dicomweb dicom3tools prometheus systemd openssh-server gcc libc6-dev
 .system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -96,3 +97,17 @@ fuzz: $(VENV)/.dev-deps
 	  $(BIN)/python -m tests.fuzz.atheris_ingest -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=8192 \
 	    -artifact_prefix=dist/fuzz/ dist/fuzz/corpus; \
 	else echo "atheris does not install on this Python/platform: coverage-guided fuzzing skipped"; fi
+
+# --- Reliability (README: Reliability) ---------------------------------------------------------------------------
+# The end-to-end benchmark: whole exams over HTTP (512 px, 3000x2000, 12 MP; FP32, INT8; 4 at once). Prints figures.
+bench: $(VENV)/.dev-deps
+	OMP_NUM_THREADS=1 $(BIN)/python bench/exam.py
+
+# 20 locust pollers of status and worklist on loopback while exams run, for 40 s: errors and the p99 ratio.
+load: $(VENV)/.dev-deps
+	OMP_NUM_THREADS=1 $(BIN)/python bench/load.py
+
+# The fault loops at full length: 100 SIGKILLs of appliance serve and 50 simulated power cuts (CI runs 15 and 10).
+crashloop: $(VENV)/.dev-deps .system-deps
+	CRASHLOOP_ITERATIONS=100 POWERCUT_ROUNDS=50 OMP_NUM_THREADS=1 $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/system/test_crash_loop.py tests/system/test_power_cut.py
