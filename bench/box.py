@@ -50,6 +50,7 @@ class ServerProcess:
         port = port or free_port()
         env = box_env(data_dir, **env_extra)
         env.setdefault("OMP_NUM_THREADS", "1")
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
         log = data_dir.parent / f"server-{data_dir.name}.log"
         start = time.perf_counter()
         with log.open("ab") as out:

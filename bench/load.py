@@ -63,12 +63,16 @@ def latencies(exams: Sequence[ExamTiming]) -> dict[str, Any]:
 
 def locust_stats(prefix: Path) -> dict[str, Any]:
     """Requests, failures and latency (ms) per endpoint from locust's CSV."""
-    rows = list(csv.DictReader((prefix.parent / f"{prefix.name}_stats.csv").open()))
+    with (prefix.parent / f"{prefix.name}_stats.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
     endpoints = {r["Name"]: {"requests": int(r["Request Count"]), "failures": int(r["Failure Count"]),
                              "median_ms": float(r["50%"] or 0), "p99_ms": float(r["99%"] or 0),
                              "per_s": round(float(r["Requests/s"] or 0), 1)} for r in rows}
     failures_file = prefix.parent / f"{prefix.name}_failures.csv"
-    failures = list(csv.DictReader(failures_file.open())) if failures_file.is_file() else []
+    failures: list[dict[str, str]] = []
+    if failures_file.is_file():
+        with failures_file.open(newline="") as f:
+            failures = list(csv.DictReader(f))
     return {"endpoints": endpoints, "failure_kinds": [{k: f[k] for k in ("Name", "Error", "Occurrences")}
                                                       for f in failures]}
 
