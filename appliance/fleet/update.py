@@ -237,24 +237,38 @@ class Updater:
         """"" once the slot on trial passes its health check, else why it did not within the timeout."""
         timeout = self.config.update.health_timeout_s
         self._step(record, "health", f"checking the health of {record.version} (at most {timeout:.0f} s)")
+
+        def sent_back() -> str:
+            state = self.slots.read()
+            if state.active == record.slot:
+                return ""
+            return (state.update.reason if state.update and state.update.reason  # the boot counter
+                    else "the new version kept failing to start (crash loop)")
+
+        ok, words = self._health_within(record.slot, timeout, stop=sent_back)
+        if ok:
+            self._step(record, "health", "healthy: " + words)
+        return "" if ok else words
+
+    def _health_within(self, slot: str | None, timeout: float, *,
+                       stop: Callable[[], str] = lambda: "") -> tuple[bool, str]:
+        """Check `slot`'s health until it passes, fails with a verdict, `stop()` says why not, or `timeout`
+        runs out (a server still starting is asked again). (passed, the checks passed or why not)."""
         deadline = time.monotonic() + timeout
         problem = "no health check ran"
         while True:
-            state = self.slots.read()
-            if state.active != record.slot:  # the boot counter sent the box back
-                return (state.update.reason if state.update and state.update.reason
-                        else "the new version kept failing to start (crash loop)")
+            if reason := stop():
+                return False, reason
             left = deadline - time.monotonic()
             if left <= 0:
-                return f"not healthy within {timeout:.0f} s: {problem}"
-            health = self.runner.health(record.slot, timeout=left)
+                return False, f"not healthy within {timeout:.0f} s: {problem}"
+            health = self.runner.health(slot, timeout=left)
             checkpoint("health")
             if health.get("ok"):
-                self._step(record, "health", "healthy: " + passed_words(health))
-                return ""
+                return True, passed_words(health)
             problem = "; ".join(failures(health)) or "not healthy"
             if is_verdict(health):  # not a server still starting: waiting would change nothing
-                return problem
+                return False, problem
             time.sleep(min(HEALTH_RETRY_S, max(0.0, deadline - time.monotonic())))
 
     def _commit(self, record: UpdateRecord) -> None:
@@ -299,9 +313,10 @@ class Updater:
         elif newer:
             self._step(record, "rollback", f"the store is at schema {schema}, newer than the previous firmware reads, "
                                            "and no snapshot was taken: call support")
-        problem = self._restart(record)
-        health = {} if problem else self.runner.health(state.active, timeout=self.config.update.health_timeout_s)
-        words = problem or ("healthy" if health.get("ok") else "; ".join(failures(health)) or "not healthy")
+        words = self._restart(record)
+        if not words:  # the version gone back to is checked too: the record says whether it is healthy
+            ok, checks = self._health_within(state.active, self.config.update.health_timeout_s)
+            words = "healthy" if ok else checks
         with self.slots.changing() as state:
             record.note("rolled_back", f"running {back.version if back else '(none)'} again: {words}")
             record.finished_at = now_iso()
