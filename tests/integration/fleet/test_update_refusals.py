@@ -43,7 +43,8 @@ def box_on_v1(make_box, v1: Path) -> Iterator[tuple[Box, dict[str, bytes]]]:
                 for p in (box.slots_root / "a").rglob("*") if p.is_file()}
 
 
-def test_bad_bundles_are_refused_with_a_clear_sentence(box_on_v1, release: Release, v2: Path, tmp_path: Path) -> None:
+def test_bad_bundles_and_revoked_keys_are_refused_with_a_clear_sentence(box_on_v1, release: Release, v2: Path,
+                                                                        tmp_path: Path) -> None:
     box, slot_a = box_on_v1
     stranger = Release.make(tmp_path / "stranger")
     truncated = tmp_path / "truncated.bundle"
@@ -69,10 +70,7 @@ def test_bad_bundles_are_refused_with_a_clear_sentence(box_on_v1, release: Relea
         _unchanged(box, slot_a)
     refusals = [e for e in audited_steps(box.data_dir) if e["action"] == "update_refused"]
     assert len(refusals) == len(cases)
-
-
-def test_a_revoked_key_is_refused_even_though_it_is_in_the_keyring(box_on_v1, release: Release, v2: Path) -> None:
-    box, slot_a = box_on_v1
+    # A revoked key is refused even though its public key is still in the keyring.
     revoked_id = key_id(load_private_key(release.key).public_key())
     (box.root / "keys" / "revoked.txt").write_text(f"# leaked laptop, 2025-03\n{revoked_id}\n")
     assert revoked_id in Keyring.load(box.root / "keys").revoked
