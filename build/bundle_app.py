@@ -3,6 +3,7 @@
 A wheel is built with `pip wheel . --no-deps` (hatchling, from pyproject.toml) and goes into the bundle as
 `app/<name>.whl`; the box unpacks it into its slot's app/. A tree (`--app tree`, or a folder holding an
 `appliance/` package) goes in as `app/appliance/…` file by file: quicker to build, the same on the box.
+Either way the repository's `build/` (the TensorRT engine builder) goes in as `app/build/…`.
 """
 
 from __future__ import annotations
@@ -30,13 +31,21 @@ def stage_app(app: str, repo: Path, staging: Path) -> str:
     """
     target = staging / "app"
     target.mkdir(parents=True)
+    source = repo if app in ("wheel", "tree") else Path(app)
+    _stage_builder(source, target)
     if app == "wheel":
         return "app/" + build_wheel(repo, target).name
-    source = repo if app == "tree" else Path(app)
     if not (source / "appliance" / "__init__.py").is_file():
         raise UpdateError(f"{source} holds no appliance/ package to bundle.", reason_code="bundle_build_failed")
     shutil.copytree(source / "appliance", target / "appliance", ignore=IGNORED)
     return "app"
+
+
+def _stage_builder(source: Path, target: Path) -> None:
+    """The device-side builder (build/: the TensorRT engine build) goes beside the firmware, which finds it
+    there (appliance.commands.build_engine imports <firmware root>/build): the wheel holds appliance/ only."""
+    if (source / "build" / "engine.py").is_file():
+        shutil.copytree(source / "build", target / "build", ignore=IGNORED)
 
 
 def build_wheel(repo: Path, out: Path) -> Path:

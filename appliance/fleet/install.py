@@ -116,16 +116,14 @@ def write_slot(bundle_path: Path, signed: SignedManifest, slot_dir: Path, active
 
 
 def _lay_out_app(slot_dir: Path, app: str) -> None:
-    """A wheel member is unpacked into app/ (a pure-Python wheel is a zip of the import tree) and removed;
-    a tree member already is app/."""
+    """A wheel member is unpacked into app/ beside the other app/ members (a pure-Python wheel is a zip of the
+    import tree) and removed; a tree member already is app/."""
     if not app.endswith(".whl"):
         return
     wheel = slot_dir / app
-    unpacked = slot_dir / "app.unpacking"
     with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(unpacked)  # zipfile drops absolute and ".." parts of member names
-    shutil.rmtree(slot_dir / "app")
-    unpacked.rename(slot_dir / "app")
+        archive.extractall(slot_dir / "app")  # zipfile drops absolute and ".." parts of member names
+    wheel.unlink()
 
 
 def _empty(folder: Path) -> None:

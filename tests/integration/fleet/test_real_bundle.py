@@ -86,6 +86,11 @@ def test_the_real_firmware_bundled_installed_in_a_slot_migrates_the_store_and_pa
         health = json.loads(box.cli("update", "health", "--json").stdout)
         assert health["ok"] and health["model"]["name"] == "dr-test" and health["photo"]["expected_from"] == "bundle"
         assert health["kiosk"]["ok"] and health["store"]["writable"]
+        # The engine builder ships beside the firmware: build-engine in the slot gets as far as TensorRT.
+        slot = box.slots_root / status["active"]
+        assert (slot / "app" / "build" / "engine.py").is_file() and not list((slot / "app").glob("*.whl"))
+        engine = box.cli("build-engine", APPLIANCE_NO_SLOT="")
+        assert engine.returncode != 0 and "engine_builder_missing" not in engine.stderr, engine.stderr
         # The `appliance` command of the firmware the box was installed with hands over to the active slot's.
         handed_over = box.cli("health", "--json", APPLIANCE_NO_SLOT="")
         assert json.loads(handed_over.stdout)["photo"]["expected_from"] == "bundle", handed_over.stderr
