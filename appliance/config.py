@@ -316,8 +316,11 @@ class UpdateConfig:
     """Updates (appliance/fleet, `appliance update`): signed bundles into A/B slots, health-gated, rolled back
     by themselves; see the README's Updates."""
 
-    #: Where the A/B slots (a/, b/) and their state file live.
+    #: Where the A/B slots (a/, b/) live.
     slots_root: str = "/opt/appliance/slots"
+    #: Folder of the slots' state file (the active slot, its boot counter, the last update); "" = <data_dir>/update.
+    #: The appliance service writes it (it counts its own starts); the slots stay read-only to it.
+    state_dir: str = ""
     #: Folder of the trusted release keys (Ed25519 public keys, `*.pub`, PEM).
     keyring_dir: str = "/etc/appliance/keys"
     #: Revoked key ids, one a line; "" = revoked.txt in keyring_dir.
