@@ -10,6 +10,7 @@ from types import TracebackType
 from appliance.config import Config
 from appliance.devices import Camera, close_device
 from appliance.devices.registry import open_camera
+from appliance.fleet.slots import slots_of
 from appliance.inference.heatmap import HeatmapModel
 from appliance.inference.manifest import load_manifest
 from appliance.inference.model import Model
@@ -105,7 +106,7 @@ def open_appliance(config: Config, *, actor: str = "system") -> Appliance:
     pipeline = ScreeningPipeline(config=config, model=model, store=store, observer=metrics)
     status = BoxStatus(store=store, model=model, camera=camera, sync_config=config.sync, at_rest=at_rest,
                        at_rest_required=config.require_encrypted_data, drift_config=config.drift)
-    metrics.watch(status, slot_update_state(Path(config.update.slots_root)))
+    metrics.watch(status, slot_update_state(slots_of(config).state_folder))  # where the state file is
     return Appliance(config=config, store=store, model=model, camera=camera, pipeline=pipeline,
                      screening=Screening(pipeline=pipeline, camera=camera),
                      exams=ExamRecords(store=store, model=model, limits=config.limits),
