@@ -56,7 +56,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
-    from appliance.fleet.slots import Slots
+    from appliance.fleet.slots import slots_of
     from appliance.fleet.status import summary, update_status
     from appliance.fleet.update import Updater
 
@@ -67,7 +67,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     updater = Updater(config, say=lambda line: print(line, file=sys.stderr, flush=True),
                       actor=getattr(args, "actor", "update"))
     if args.update_action == "health":
-        state = Slots(Path(config.update.slots_root)).read()
+        state = slots_of(config).read()
         health = updater.runner.health(state.active, timeout=config.update.health_timeout_s)
         print(json.dumps(health, indent=2) if args.json else
               f"{summary(state)}\n{'Healthy.' if health.get('ok') else 'NOT healthy: ' + str(health)}")
@@ -84,7 +84,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
             record = updater.roll_back_by_hand(args.reason)
         else:
             found_record = updater.recover()
-            state = Slots(Path(config.update.slots_root)).read()
+            state = slots_of(config).read()
             print(json.dumps(None if found_record is None else asdict(found_record), indent=2) if args.json
                   else summary(state))
             return 0
@@ -94,5 +94,5 @@ def run(config: Config, args: argparse.Namespace) -> int:
     except UpdateBusyError as exc:
         print(f"not applied [{exc.reason_code}]: {exc.message}", file=sys.stderr)
         return EXIT_NOT_APPLIED
-    print(json.dumps(asdict(record), indent=2) if args.json else summary(Slots(Path(config.update.slots_root)).read()))
+    print(json.dumps(asdict(record), indent=2) if args.json else summary(slots_of(config).read()))
     return 0 if record.outcome in ("committed", "unchanged") else EXIT_NOT_APPLIED

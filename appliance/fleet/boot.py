@@ -21,12 +21,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from appliance.config import Config, load_config
 from appliance.errors import ApplianceError
 from appliance.fleet.launch import slot_command, slot_env, this_firmware_slot
-from appliance.fleet.slots import Slots, SlotState
+from appliance.fleet.slots import Slots, SlotState, slots_of
 
 #: Set (non-empty) to run this firmware even where a slot is active (support; tests of a stand-in firmware).
 NO_SLOT_VARIABLE = "APPLIANCE_NO_SLOT"
@@ -40,7 +39,7 @@ def enter_active_slot(argv: Sequence[str]) -> None:
         return
     try:
         config = load_config(_config_argument(argv) or os.environ.get("APPLIANCE_CONFIG") or None)
-        slots = Slots(Path(config.update.slots_root))
+        slots = slots_of(config)
         if not slots.state_path.is_file():
             return
         slot = start(config) if list(argv[:1]) == ["serve"] else slots.read().active
@@ -83,7 +82,7 @@ def count_start(state: SlotState, max_boot_attempts: int) -> str | None:
 
 def start(config: Config) -> str | None:
     """Count this start (see count_start); the slot to boot."""
-    with Slots(Path(config.update.slots_root)).changing() as state:
+    with slots_of(config).changing() as state:
         return count_start(state, config.update.max_boot_attempts)
 
 
@@ -103,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ns.args[1:] if ns.args[:1] == ["--"] else ns.args
     try:
         config = load_config(os.environ.get("APPLIANCE_CONFIG") or None)
-        slots = Slots(Path(config.update.slots_root))
+        slots = slots_of(config)
         slot = start(config) if ns.mode == "start" else ns.slot or slots.read().active
         command = _argv(slots, slot, args)
     except ApplianceError as exc:

@@ -2,10 +2,11 @@
 
     <slots_root>/a/            a slot: app/ (the firmware), models/, bundle.json, bundle.sig
     <slots_root>/b/
-    <slots_root>/state.json    which slot is active, whether it is committed, its boot counter, what each
-                               slot holds and the last update's steps
-    <slots_root>/.lock         held (flock) by whoever reads-modifies-writes state.json
-    <slots_root>/.update.lock  held by an update or a recovery from start to end
+    <state_dir>/state.json     which slot is active, whether it is committed, its boot counter, what each
+                               slot holds and the last update's steps ([update] state_dir, default
+                               <data_dir>/update: the service writes it, the slots stay read-only to it)
+    <state_dir>/.lock          held (flock) by whoever reads-modifies-writes state.json
+    <state_dir>/.update.lock   held by an update or a recovery from start to end
 
 Switching the active slot is one write of state.json: a fsynced temp file renamed over it, then the folder
 fsynced, so after a power cut the box has either the old state or the new one. A slot is listed in
@@ -26,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from appliance.config import Config
 from appliance.fleet.errors import UpdateBusyError, UpdateError
 from appliance.store.files import atomic_write, ensure_dir
 
@@ -113,9 +115,14 @@ class SlotState:
 
 @dataclass(frozen=True)
 class Slots:
-    """The slot folders under one root and their state file."""
+    """The slot folders under one root and their state file (in `state_dir`, by default beside them)."""
 
     root: Path
+    state_dir: Path | None = None
+
+    @property
+    def state_folder(self) -> Path:
+        return self.state_dir if self.state_dir is not None else self.root
 
     def slot_dir(self, name: str) -> Path:
         if name not in SLOT_NAMES:
@@ -124,7 +131,7 @@ class Slots:
 
     @property
     def state_path(self) -> Path:
-        return self.root / STATE_NAME
+        return self.state_folder / STATE_NAME
 
     def read(self) -> SlotState:
         """The state (a fresh one when the file is absent).
@@ -143,6 +150,7 @@ class Slots:
     def write(self, state: SlotState) -> None:
         """Replace the state file in one atomic, fsynced rename."""
         try:
+            ensure_dir(self.state_folder)
             atomic_write(self.state_path, state.to_json())
         except OSError as exc:
             raise UpdateError(f"The slot state file {self.state_path} cannot be written ({exc.strerror}).",
@@ -158,10 +166,10 @@ class Slots:
             UpdateError: the slot root cannot be created.
         """
         try:
-            ensure_dir(self.root)
-            fd = os.open(self.root / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            ensure_dir(self.state_folder)
+            fd = os.open(self.state_folder / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         except OSError as exc:
-            raise UpdateError(f"The slot folder {self.root} cannot be used ({exc.strerror}).",
+            raise UpdateError(f"The slot state folder {self.state_folder} cannot be used ({exc.strerror}).",
                               reason_code="update_slot_unwritable", detail=str(exc)) from exc
         try:
             try:
@@ -181,3 +189,10 @@ class Slots:
             state = self.read()
             yield state
             self.write(state)
+
+
+def slots_of(config: Config) -> Slots:
+    """The box's slots as its config places them ([update] slots_root and state_dir)."""
+    update = config.update
+    return Slots(Path(update.slots_root),
+                 Path(update.state_dir) if update.state_dir else config.data_path.absolute() / "update")

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 from appliance.config import Config
-from appliance.fleet.slots import Slots, SlotState
+from appliance.fleet.slots import SlotState, slots_of
 
 
 def update_status(config: Config) -> dict[str, Any]:
     """The slots, which one is active and committed, which one runs, and the last update (with its steps)."""
-    slots = Slots(Path(config.update.slots_root))
+    slots = slots_of(config)
     state = slots.read()
     running = state.booted if state.booted in state.slots else None
     active = state.active_record()
@@ -57,16 +56,3 @@ def summary(state: SlotState) -> str:
     }
     return f"{runs} {words.get(update.outcome, what + ': ' + update.outcome)}"
 
-
-def state_word(slots_root: Path) -> str:
-    """The update state in one word (for /metrics): "none" (nothing installed), "in_progress", "on_trial",
-    or the last update's outcome ("committed", "rolled_back", "refused", "failed", "deferred",
-    "interrupted", "unchanged"); "committed" for a box whose slots are all it ever had."""
-    state = Slots(slots_root).read()
-    if state.active is None and state.update is None:
-        return "none"
-    if not state.committed:
-        return "on_trial"
-    if state.update is None:
-        return "committed"
-    return state.update.outcome or "in_progress"

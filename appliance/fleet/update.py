@@ -28,7 +28,7 @@ from appliance.fleet.hardware import box_platform
 from appliance.fleet.install import Admission, admit, write_slot
 from appliance.fleet.keys import Keyring
 from appliance.fleet.runner import FAULT_VARIABLE, SlotRunner, failures, is_verdict, passed_words
-from appliance.fleet.slots import UPDATE_LOCK_NAME, Slots, SlotState, UpdateRecord, now_iso
+from appliance.fleet.slots import UPDATE_LOCK_NAME, SlotState, UpdateRecord, now_iso, slots_of
 
 #: Test hook (faults tests only): the update SIGKILLs itself on reaching the point named in FAULT_VARIABLE.
 #: Every point the fault tests kill the update at, in the order an update (or its rollback) reaches them.
@@ -54,7 +54,7 @@ class Updater:
 
     def __post_init__(self) -> None:
         update = self.config.update
-        self.slots = Slots(Path(update.slots_root))
+        self.slots = slots_of(self.config)
         self.runner = SlotRunner(self.slots, update.restart_command)
         self.data_dir = self.config.data_path.absolute()
 
