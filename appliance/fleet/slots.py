@@ -150,8 +150,9 @@ class Slots:
     def write(self, state: SlotState) -> None:
         """Replace the state file in one atomic, fsynced rename."""
         try:
-            ensure_dir(self.state_folder)
+            self._ensure_state_folder()
             atomic_write(self.state_path, state.to_json())
+            _give_to_folder_owner(self.state_path)
         except OSError as exc:
             raise UpdateError(f"The slot state file {self.state_path} cannot be written ({exc.strerror}).",
                               reason_code="update_state_unwritable", detail=str(exc)) from exc
@@ -166,8 +167,9 @@ class Slots:
             UpdateError: the slot root cannot be created.
         """
         try:
-            ensure_dir(self.state_folder)
+            self._ensure_state_folder()
             fd = os.open(self.state_folder / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            _give_to_folder_owner(self.state_folder / name)
         except OSError as exc:
             raise UpdateError(f"The slot state folder {self.state_folder} cannot be used ({exc.strerror}).",
                               reason_code="update_slot_unwritable", detail=str(exc)) from exc
@@ -181,6 +183,10 @@ class Slots:
         finally:
             os.close(fd)
 
+    def _ensure_state_folder(self) -> None:
+        ensure_dir(self.state_folder)
+        _give_to_folder_owner(self.state_folder)
+
     @contextmanager
     def changing(self) -> Iterator[SlotState]:
         """Read the state under the state lock, let the block change it, and write it back (not when the
@@ -189,6 +195,17 @@ class Slots:
             state = self.read()
             yield state
             self.write(state)
+
+
+def _give_to_folder_owner(path: Path) -> None:
+    """When root (the update) writes the state, it stays the service's: `path` is given to the owner of the
+    folder it is in (for the state folder, the data folder, which systemd's StateDirectory= gives to the
+    appliance user), so that the service can still read the state and count its starts there."""
+    if os.geteuid() != 0:
+        return
+    owner = path.parent.stat()
+    if owner.st_uid != 0 or owner.st_gid != 0:
+        os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def slots_of(config: Config) -> Slots:
