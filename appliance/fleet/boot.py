@@ -48,7 +48,8 @@ def enter_active_slot(argv: Sequence[str]) -> None:
     if slot is not None:
         command = slot_command(slots.slot_dir(slot), argv)
         sys.stdout.flush()
-        os.execve(command[0], command, slot_env(slots.slot_dir(slot)))
+        # The active slot's own firmware: an absolute path inside the hash-checked slot, no shell.
+        os.execve(command[0], command, slot_env(slots.slot_dir(slot)))  # nosec B606 # see above
 
 
 def _config_argument(argv: Sequence[str]) -> str | None:
