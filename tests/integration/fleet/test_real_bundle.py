@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from fleet_box import BOARD, REPO, Release, new_box
 from model_fakes import manifest_fields, tiny_onnx, to_toml
-from v3_store import EXAM_ID, make_v3_store
 
 from appliance.fleet import migration
 from appliance.store import ExamStore
 from appliance.store.schema import SCHEMA_VERSION
+from tests.old_stores import EXAM_ID, make_old_store
 
 
 def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -60,7 +60,7 @@ def test_the_real_firmware_bundled_installed_in_a_slot_migrates_the_store_and_pa
     (keyring / "old.pub").write_bytes((release.keyring / "release.pub").read_bytes())
     box = new_box(tmp_path / "box", keyring, health_timeout_s=240.0)
     (box.data_dir / "exams.sqlite3").unlink()
-    make_v3_store(box.data_dir)
+    make_old_store(box.data_dir, version=3)
     try:
         old = release.fake_bundle("0.9.0", store_schema=3)
         assert box.install(old).returncode == 0

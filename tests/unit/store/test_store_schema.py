@@ -86,39 +86,12 @@ def test_a_version_2_store_with_an_exam_is_migrated_and_the_exam_reads_back(tmp_
     from store_fixtures import T0, build_exam, jpeg, save_exam
 
     from appliance.domain import ExamState, Eye, OperatingPoint, Outcome, Patient, Sex
-    from appliance.store.files import ImageFiles
-    from appliance.store.schema import MIGRATIONS
     from appliance.summary import exam_summary, worklist_dict
+    from tests.old_stores import make_old_store
 
     # An exam as firmware with schema version 2 saved it: no session, no patient details, no gate.
     right, left = jpeg(901), jpeg(902)
-    files = ImageFiles(tmp_path)
-    stored = [files.write(right), files.write(left)]
-    created = "2024-05-01T09:30:00.000000+00:00"
-    raw = sqlite3.connect(tmp_path / "exams.sqlite3")
-    for version in (1, 2):
-        for statement in MIGRATIONS[version]:
-            raw.execute(statement)
-    result = ('{"eye_scores": {"left": 0.2, "right": 0.1}, "message": "m", "model_name": "dr-ref",'
-              ' "model_runner": "onnxruntime-cpu", "model_sha256": "' + "ab" * 32 + '", "model_version": "0.1.0",'
-              ' "not_validated": "n", "outcome": "NO_REFER", "reasons": ["right fine", "left fine"],'
-              ' "threshold": 0.5}')
-    raw.execute("INSERT INTO exams (exam_id, patient_id, created_at, operator, outcome, model_name, model_version,"
-                " model_sha256, model_runner, result_json) VALUES ('old-1', 'P-old', ?, 'tech-9', 'NO_REFER',"
-                " 'dr-ref', '0.1.0', ?, 'onnxruntime-cpu', ?)", (created, "ab" * 32, result))
-    quality = '{"metrics": {"focus": 120.0}, "operator_message": "", "passed": true, "reason_codes": []}'
-    for position, (eye, file, score) in enumerate(zip(("right", "left"), stored, (0.1, 0.2), strict=True)):
-        raw.execute("INSERT INTO images (exam_id, position, eye, field, source, device, captured_at, sha256, path,"
-                    " byte_size, quality_passed, quality_json, score) VALUES ('old-1', ?, ?, 'macula', 'file', 'cam',"
-                    " ?, ?, ?, ?, 1, ?, ?)",
-                    (position, eye, created, file.sha256, file.relative_path, file.byte_size, quality, score))
-    raw.execute("INSERT INTO outbox (exam_id, kind, payload_json, created_at, next_attempt_at) VALUES"
-                " ('old-1', 'exam_result', '{}', ?, ?)", (created, created))
-    raw.execute("INSERT INTO audit (at, actor, action, exam_id, detail_json) VALUES (?, 'tech-9', 'exam_created',"
-                " 'old-1', '{}')", (created,))
-    raw.execute("PRAGMA user_version = 2")
-    raw.commit()
-    raw.close()
+    make_old_store(tmp_path, version=2, photos=(right, left))
 
     with ExamStore.open(tmp_path) as store:
         assert store.pragmas()["user_version"] == SCHEMA_VERSION
