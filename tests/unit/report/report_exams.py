@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from appliance.decision import decide
@@ -12,30 +10,15 @@ from appliance.domain import (
     Exam,
     Eye,
     Field,
-    GateSettings,
     ImageFinding,
-    ModelInfo,
     Patient,
     Prediction,
     ScreenedImage,
     SessionPhoto,
-    Sex,
 )
 from appliance.quality.guidance import quality_report
 from appliance.summary import exam_summary
-
-SAMPLES = Path(__file__).resolve().parents[3] / "appliance" / "devices" / "samples"
-MODEL = ModelInfo(name="dr-reference", version="0.3.0", sha256=hashlib.sha256(b"model").hexdigest(),
-                  runner="onnxruntime-cpu")
-GATE = GateSettings(profile="default", max_attempts=2, thresholds={"blur_min": 0.1})
-CREATED = datetime(2025, 3, 14, 9, 26, 53, 123456, tzinfo=timezone.utc)
-PATIENT = Patient("P-0042", date(1961, 5, 2), Sex.FEMALE)
-
-
-def sample(kind: str, eye: Eye, index: int = 1) -> bytes:
-    """A shipped sample photo (healthy, referable, blurred, dark, offcentre) of one eye."""
-    matches = sorted(SAMPLES.glob(f"{kind}_*_{eye.value}.jpg"))
-    return matches[(index - 1) % len(matches)].read_bytes()
+from tests.sample_exams import CREATED, GATE, MODEL, PATIENT, sample
 
 
 class ExamBuilder:

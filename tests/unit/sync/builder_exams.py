@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import date, timedelta
 
 import cv2
 import numpy as np
@@ -16,9 +15,7 @@ from appliance.domain import (
     Exam,
     Eye,
     Field,
-    GateSettings,
     ImageFinding,
-    ModelInfo,
     Patient,
     Prediction,
     ScreenedImage,
@@ -29,21 +26,10 @@ from appliance.quality.guidance import quality_report
 from appliance.report.pdf import exam_report_pdf
 from appliance.summary import exam_summary
 from appliance.sync.identity import DeviceIdentity, StudyUids
+from tests.sample_exams import CREATED, GATE, MODEL, PATIENT, sample
 
-SAMPLES = Path(__file__).resolve().parents[3] / "appliance" / "devices" / "samples"
-MODEL = ModelInfo(name="dr-reference", version="0.3.0", sha256=hashlib.sha256(b"model").hexdigest(),
-                  runner="onnxruntime-cpu")
-GATE = GateSettings(profile="default", max_attempts=2, thresholds={"blur_min": 0.1})
-CREATED = datetime(2025, 3, 14, 9, 26, 53, 123456, tzinfo=timezone.utc)
 OPENED = CREATED - timedelta(minutes=4)
-PATIENT = Patient("P-0042", date(1961, 5, 2), Sex.FEMALE)
 DEVICE = DeviceIdentity(software_version="0.1.0-test", device_serial="SN-0001", institution_name="Clinic Nord")
-
-
-def sample(kind: str, eye: Eye, index: int = 1) -> bytes:
-    """A shipped sample photo (healthy, referable, blurred, dark, offcentre) of one eye, JPEG bytes."""
-    matches = sorted(SAMPLES.glob(f"{kind}_*_{eye.value}.jpg"))
-    return matches[(index - 1) % len(matches)].read_bytes()
 
 
 def decoded_rgb(data: bytes) -> np.ndarray:
