@@ -43,14 +43,6 @@ Page = Any  # playwright.sync_api.Page (imported lazily above)
 # ---------------------------------------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wanted = os.environ.get("KIOSK_SCREENSHOTS")
-    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screens")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped demo photos, plus a 'swapped' kind: a right eye filed as a left one (left/right warning)."""
     folder = tmp_path_factory.mktemp("samples")
@@ -76,16 +68,6 @@ def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                   APPLIANCE_AUTH_IDLE_WARNING_S="5")
     with running_server(env, free_port()) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def expected_refusal(message: Any) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from appliance.devices.simulated import SAMPLES_DIR
-from tests.integration.test_kiosk_browser import CHROMIUM, FLAGS, Page, new_page, sign_in, sync_api
+from tests.integration.test_kiosk_browser import CHROMIUM, Page, new_page, sign_in, sync_api
 from tests.system.helpers import box_env, free_port, running_server
 from tests.unit.devices.dicom_files import dicom_photo
 from tests.unit.devices.folder_writer import write_slowly
@@ -52,16 +52,6 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
             yield Clinic(base, inbox, scanner)
     finally:
         scanner.unplug()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

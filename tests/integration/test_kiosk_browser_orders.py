@@ -30,8 +30,6 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from tests.integration.sync.orthanc_server import PASSWORD, USER, Orthanc, missing, running_orthanc
 from tests.integration.test_kiosk_browser import (
-    CHROMIUM,
-    FLAGS,
     Page,
     check_screen,
     finish,
@@ -39,7 +37,6 @@ from tests.integration.test_kiosk_browser import (
     sign_in,
     snap,
     start_exam,
-    sync_api,
     take_photo,
 )
 from tests.system.helpers import box_env, free_port, running_server
@@ -98,24 +95,6 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
                       APPLIANCE_SYNC_WORKLIST_AE_TITLE="ORTHANC")
         with running_server(env, free_port()) as base:
             yield Clinic(base=base, orthanc=orthanc, fhir=fhir)
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wanted = os.environ.get("KIOSK_SCREENSHOTS")
-    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screens")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

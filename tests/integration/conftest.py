@@ -1,0 +1,31 @@
+"""Fixtures the browser tests share: one Chromium per module (Debian's, driven by Playwright) and the folder
+their screenshots go to (docs/screens when KIOSK_SCREENSHOTS names it, else a temporary one)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from tests.integration.test_kiosk_browser import CHROMIUM, FLAGS, sync_api
+
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get("KIOSK_SCREENSHOTS")
+    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screens")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
