@@ -36,8 +36,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
         exam = box.pipeline.screen(args.patient_id, captures, operator=args.operator, confirm_eyes=args.confirm_eyes)
         summary = exam_summary(exam)
         print(json.dumps(summary, indent=2) if args.json else format_exam(summary))
-        box.store.record_audit("result_shown", actor=args.operator, exam_id=exam.exam_id,
-                               detail={"outcome": exam.result.outcome.value, "via": "cli"})
+        box.exams.result_shown(exam, reader=args.operator, via="cli")
     return 0
 
 

@@ -150,8 +150,7 @@ def one_shot() -> ResponseReturnValue:
                     for eye in Eye for upload in request.files.getlist(eye.value)]
     exam = box.screening.screen(patient_from(form), captures, operator=who,
                                 confirm_eyes=form.get("confirm_eyes") in {"1", "true", "on"})
-    box.exams.store.record_audit("result_shown", actor=who, exam_id=exam.exam_id,
-                                 detail={"outcome": exam.result.outcome.value, "via": "api"})
+    box.exams.result_shown(exam, reader=who, via="api")
     return jsonify(exam_summary(exam)), 201
 
 
@@ -234,8 +233,7 @@ def finish(exam_id: str) -> ResponseReturnValue:
     box = services()
     who = actor()
     exam = box.screening.finish(exam_id_or_404(exam_id), actor=who)
-    box.exams.store.record_audit("result_shown", actor=who, exam_id=exam.exam_id,
-                                 detail={"outcome": exam.result.outcome.value, "via": "kiosk"})
+    box.exams.result_shown(exam, reader=who, via="kiosk")
     return jsonify(exam_summary(exam))
 
 

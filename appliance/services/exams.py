@@ -24,6 +24,11 @@ class ExamRecords:
     model: Model
     limits: LimitsConfig
 
+    def result_shown(self, exam: Exam, *, reader: str, via: str) -> None:
+        """Record that a new result was shown (audited 'result_shown', with its outcome and where: kiosk, api, cli)."""
+        self.store.record_audit("result_shown", actor=reader, exam_id=exam.exam_id,
+                                detail={"outcome": exam.result.outcome.value, "via": via})
+
     def result(self, exam_id: str, *, reader: str) -> Exam:
         """A finished exam (audited 'exam_viewed'). Raises ExamNotFoundError, StorageError."""
         exam = self.store.get_exam(exam_id)
