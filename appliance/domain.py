@@ -318,6 +318,12 @@ class ScreenedImage:
     def sha256(self) -> str:
         return self.photo.sha256
 
+    @property
+    def finding(self) -> ImageFinding:
+        """What the exam decision needs of this photo."""
+        return ImageFinding(eye=self.eye, gradable=self.quality.passed,
+                            score=None if self.prediction is None else self.prediction.score)
+
 
 @dataclass(frozen=True)
 class ExamSession:

@@ -28,7 +28,6 @@ from appliance.domain import (
     ExamState,
     Eye,
     GateSettings,
-    ImageFinding,
     Patient,
     Prediction,
     ScheduledOrder,
@@ -186,8 +185,7 @@ class ScreeningPipeline:
         model = self.model.info
         screened = tuple(ScreenedImage(photo=p, prediction=None if p.photo_id not in by_id
                                        else Prediction(score=by_id[p.photo_id], model=model)) for p in photos)
-        findings = [ImageFinding(eye=i.eye, gradable=i.quality.passed,
-                                 score=None if i.prediction is None else i.prediction.score) for i in screened]
+        findings = [i.finding for i in screened]
         quality = self.config.quality
         with stage("decision"):
             # Read per exam: an operating point adopted or reverted while the box runs applies at once.

@@ -10,7 +10,6 @@ from appliance.domain import (
     Exam,
     Eye,
     Field,
-    ImageFinding,
     Patient,
     Prediction,
     ScreenedImage,
@@ -41,8 +40,7 @@ class ExamBuilder:
         return self
 
     def summary(self, operator: str = "nurse.amina") -> dict[str, Any]:
-        findings = [ImageFinding(eye=i.eye, gradable=i.quality.passed,
-                                 score=None if i.prediction is None else i.prediction.score) for i in self.images]
+        findings = [i.finding for i in self.images]
         exam = Exam(exam_id="exam-20250314-0001", patient=self.patient, images=tuple(self.images),
                     result=decide(findings, 0.42), model=MODEL, gate=GATE, created_at=CREATED,
                     opened_at=CREATED, operator=operator)

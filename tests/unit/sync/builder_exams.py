@@ -15,7 +15,6 @@ from appliance.domain import (
     Exam,
     Eye,
     Field,
-    ImageFinding,
     Patient,
     Prediction,
     ScreenedImage,
@@ -82,8 +81,7 @@ class ExamBuilder:
         return self
 
     def build(self, threshold: float = 0.42) -> BuiltExam:
-        findings = [ImageFinding(eye=i.eye, gradable=i.quality.passed,
-                                 score=None if i.prediction is None else i.prediction.score) for i in self.images]
+        findings = [i.finding for i in self.images]
         exam = Exam(exam_id=self.exam_id, patient=self.patient, images=tuple(self.images),
                     result=decide(findings, threshold), model=MODEL, gate=GATE, created_at=CREATED,
                     opened_at=OPENED, operator="nurse.amina")
