@@ -49,8 +49,10 @@ async function loadUsers() {
     cell(row, user.display_name);
     cell(row, user.role);
     cell(row, user.disabled ? "disabled" : user.locked_until ? "locked" : "active");
-    const actions = cell(row, "");
+    // The buttons sit in a box of their own: a flex table cell would lose the row's borders.
+    const actions = document.createElement("div");
     actions.className = "actions";
+    cell(row, "").appendChild(actions);
     actions.appendChild(user.disabled ? button("Enable", () => change(user.user_id, "enable"))
       : button("Disable", () => change(user.user_id, "disable")));
     if (user.locked_until) actions.appendChild(button("Unlock", () => change(user.user_id, "unlock")));
