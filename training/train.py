@@ -79,8 +79,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="bfloat16 autocast for training steps (about 2x faster on AVX512-BF16 CPUs)")
     p.add_argument("--tta", action="store_true",
                    help="also report validation/test AUC with horizontal-flip test-time augmentation")
+    p.add_argument("--pack", type=Path, default=None,
+                   help="train from a `python -m training.pack` file instead of the labelled folders (a lent GPU "
+                        "machine has no data): its size, view and folders are the run's; there is no test split")
+    p.add_argument("--train-sources", default=None,
+                   help="comma-separated sources (labels.csv `source` before the colon) to train on; default all "
+                        "(ablations: e.g. eyepacs,eyepacs-enhanced256 for the development set alone)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--deadline-min", type=float, default=None,
+                   help="stop after the epoch that would leave too little time for another before this many "
+                        "minutes (a lent machine's lease); the report says so (`stopped_early`)")
     args = p.parse_args(argv)
-    if args.data_dir is None:
+    if args.pack is not None:
+        args.data_dir = args.data_dir or []
+        args.no_test = True
+    elif args.data_dir is None:
         args.data_dir = [d for d in (default_data_dir(), default_cameras_dir()) if (d / "labels.csv").exists()]
         if not args.data_dir:
             p.error(f"no labelled folder found at {default_data_dir()}; name one with --data-dir")
@@ -144,6 +157,8 @@ class Recipe:
     bf16: bool = False
     balance_sources: bool = False
     enhanced_share: float = 1.0
+    device: str = "cpu"
+    workers: int = 1  # threads for camera_degrade
 
 
 def source_balance(data: SplitData) -> npt.NDArray[np.float32]:
@@ -174,29 +189,34 @@ def train_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, da
     if recipe.enhanced_share < 1.0:  # a fresh random part of the enhanced renderings each epoch
         keep = torch.rand(len(order), generator=gen).numpy() < recipe.enhanced_share
         order = order[data.natural[order] | keep]
-    images, labels = torch.from_numpy(data.images), torch.from_numpy(data.labels)
+    dev = torch.device(recipe.device)
+    images = torch.from_numpy(data.images)
+    labels = torch.from_numpy(data.labels).to(dev)
     weights = torch.where(torch.from_numpy(data.natural), recipe.natural_weight, 1.0)
     if recipe.balance_sources:
         weights = weights * torch.from_numpy(source_balance(data))
+    weights, pos_weight = weights.to(dev), recipe.pos_weight.to(dev)
     starts = [s for s in range(0, len(order), batch) if len(order) - s >= 2]  # BN needs >= 2
-    total, seen = 0.0, 0
+    total, seen = torch.zeros((), device=dev), 0  # summed on the device: no sync per step on a GPU
     with tqdm(starts, desc=desc, unit="batch", mininterval=_bar_interval()) as bar:
-        for s in bar:
+        for step, s in enumerate(bar):
             idx = torch.from_numpy(np.sort(order[s:s + batch]))
-            squares = camera_degrade(images[idx], gen) if recipe.camera_aug else images[idx]
-            x = augment(squares, spec, gen).contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+            squares = camera_degrade(images[idx], gen, workers=recipe.workers) if recipe.camera_aug else images[idx]
+            x = augment(squares.to(dev, non_blocking=True), spec, gen).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=recipe.bf16):
                 logit = net(x).squeeze(1).float()
-            per_image = F.binary_cross_entropy_with_logits(logit, labels[idx], pos_weight=recipe.pos_weight,
+            idx_d = idx.to(dev)
+            per_image = F.binary_cross_entropy_with_logits(logit, labels[idx_d], pos_weight=pos_weight,
                                                            reduction="none")
-            loss = (per_image * weights[idx]).sum() / weights[idx].sum()
+            loss = (per_image * weights[idx_d]).sum() / weights[idx_d].sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             sched.step()
-            total, seen = total + loss.item() * len(idx), seen + len(idx)
-            bar.set_postfix(loss=f"{total / seen:.4f}", lr=f"{sched.get_last_lr()[0]:.2e}", refresh=False)
-    return total / max(seen, 1)
+            total, seen = total + loss.detach() * len(idx), seen + len(idx)
+            if step % 25 == 0:
+                bar.set_postfix(loss=f"{total.item() / seen:.4f}", lr=f"{sched.get_last_lr()[0]:.2e}", refresh=False)
+    return float(total.item()) / max(seen, 1)
 
 
 @torch.no_grad()
@@ -206,14 +226,15 @@ def predict_logits(net: torch.nn.Module, data: SplitData, spec: InputSpec, batch
     horizontal mirror (a fundus has no handedness that matters for DR; averaging logits, not
     probabilities, keeps the result a logit that temperature scaling can rescale)."""
     net.eval()
+    dev = next(net.parameters()).device
     out = []
     for s in range(0, len(data.labels), batch):
-        x = to_input(torch.from_numpy(data.images[s:s + batch]), spec).contiguous(
+        x = to_input(torch.from_numpy(data.images[s:s + batch]).to(dev), spec).contiguous(
             memory_format=torch.channels_last)
         logit = net(x).squeeze(1)
         if tta:
             logit = 0.5 * (logit + net(torch.flip(x, dims=[3])).squeeze(1))
-        out.append(logit)
+        out.append(logit.float().cpu())
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
@@ -240,6 +261,35 @@ def scores(data: SplitData, probs: npt.NDArray[np.float64]) -> dict[str, Any]:
     return out
 
 
+def load_data(args: argparse.Namespace) -> tuple[dict[str, SplitData], dict[str, Any]]:
+    """The splits a run uses and their counts: from the labelled folders (cached), or from `--pack`.
+
+    With a pack, its folders and input options become the run's (`args` is updated), so the run's
+    config names the data it was made from and exports like any other run; `--train-sources` then
+    keeps those sources of the training split alone."""
+    if args.pack is not None:
+        from training import pack
+
+        data, meta = pack.read(args.pack)
+        for key, value in meta["config"].items():
+            setattr(args, key, [Path(v) for v in value] if key == "data_dir" else
+                    Path(value) if key == "cache_dir" else value)
+        counts: dict[str, Any] = {**meta["counts"], "pack": str(args.pack)}
+    else:
+        examples, counts = split_examples(args)
+        used = [n for n in SPLITS if not (args.no_test and n == "test")]
+        data = {n: load_split(examples[n], args.data_dir[0], run_spec(args), args.cache_dir) for n in used}
+    if args.train_sources:
+        wanted = args.train_sources.split(",")
+        train = data["train"]
+        sources = train.sources if train.sources is not None else np.full(len(train.labels), "eyepacs")
+        data["train"] = train.select(np.isin(sources, wanted))
+        counts["train_sources"] = {"kept": wanted, "images": len(data["train"].labels)}
+        if not len(data["train"].labels):
+            raise SystemExit(f"--train-sources {args.train_sources}: no training photo is from those sources")
+    return data, counts
+
+
 def _schedule(total_steps: int) -> Any:
     warmup = max(1, min(100, total_steps // 10))
 
@@ -258,18 +308,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     run = args.runs_dir / args.name
     run.mkdir(parents=True, exist_ok=True)
-    spec = run_spec(args)
-    examples, counts = split_examples(args)
+    data, counts = load_data(args)
     print(json.dumps(counts), flush=True)
-    used = [n for n in SPLITS if not (args.no_test and n == "test")]
-    data = {n: load_split(examples[n], args.data_dir[0], spec, args.cache_dir) for n in used}
+    spec = run_spec(args)
+    device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
     select = data["val"].natural if args.select_on == "natural" else np.ones_like(data["val"].natural)
 
     pretrained = PRETRAINED[args.backbone] if args.pretrained is None else args.pretrained
     net = make_net(args.backbone, None if pretrained == "none" else Path(pretrained))
     if args.init_from is not None:  # weights only: a fresh optimiser and schedule for this run
         net.load_state_dict(torch.load(args.init_from, map_location="cpu", weights_only=True)["model"])
-    net = net.to(memory_format=torch.channels_last)  # same maths; about 2x faster convolutions on CPU
+    net = net.to(device).to(memory_format=torch.channels_last)  # same maths; about 2x faster convolutions on CPU
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     per_epoch = round(float(data["train"].natural.sum()) + args.enhanced_share * float((~data["train"].natural).sum()))
     steps_per_epoch = len([s for s in range(0, per_epoch, args.batch) if per_epoch - s >= 2])
@@ -293,10 +343,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
         t0 = time.time()
+        if args.deadline_min is not None and state["history"]:
+            per_epoch_s = max(h["seconds"] for h in state["history"])
+            if t0 - started + per_epoch_s > 60 * args.deadline_min:
+                state["stopped_early"] = f"after epoch {epoch - 1} of {args.epochs}: --deadline-min {args.deadline_min}"
+                print(state["stopped_early"], flush=True)
+                break
         torch.manual_seed(args.seed * 1000 + epoch)  # dropout; order and augmentation use `gen`
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         recipe = Recipe(args.batch, pos_weight, args.natural_weight, args.camera_aug, args.bf16,
-                        args.balance_sources, args.enhanced_share)
+                        args.balance_sources, args.enhanced_share, args.device, max(1, args.threads))
         loss = train_epoch(net, opt, sched, data["train"], spec, recipe, gen, f"epoch {epoch}/{args.epochs}")
         val_probs = predict(net, data["val"], spec)
         val_auc = roc_auc(data["val"].labels[select], val_probs[select])
@@ -312,11 +368,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.save({**state, "model": net.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict()}, run / "last.pt")
 
-    best = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
+    best = torch.load(run / "best.pt", map_location=device, weights_only=True)
     net.load_state_dict(best["model"])
     report = {
         "config": config, "command": state["command"], "counts": counts, "history": state["history"],
         "best_epoch": best["epoch"], "wall_seconds_this_invocation": round(time.time() - started, 1),
+        "stopped_early": state.get("stopped_early"),
     }
     val_logits = predict_logits(net, data["val"], spec)
     np.save(run / "val_logits_plain.npy", val_logits)  # split file order: paired comparisons of runs
