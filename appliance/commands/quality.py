@@ -41,6 +41,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     _selection_arguments(evaluate)
     evaluate.add_argument("--profile", help="camera profile to evaluate (default: the config's [quality] thresholds)")
     evaluate.add_argument("--json", action="store_true", help="print JSON, with a per-image list")
+    evaluate.add_argument("--metrics", action="store_true",
+                          help="with --json, also every gate metric of each photo (to study or refit thresholds "
+                               "without measuring the photos again)")
     evaluate.add_argument("--framing", choices=sorted(FRAMINGS),
                           help="reframe every photo first as another camera would have framed it "
                                "(docs/QUALITY.md, 'Every framing')")
@@ -123,7 +126,7 @@ def run_eval(config: Config, args: argparse.Namespace) -> int:
     if args.model is not None:
         report["model"] = {"manifest": str(args.model), **model_by_gate(verdicts)}
     if args.json:
-        report["images"] = [v.to_dict() for v in verdicts]
+        report["images"] = [v.to_dict(with_metrics=args.metrics) for v in verdicts]
         json.dump(report, sys.stdout, indent=1)
         print()
     else:

@@ -111,9 +111,15 @@ class ImageVerdict:
     referable: bool | None = None
     score: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "source": self.source, "quality": self.quality, "passed": self.passed,
-                "reason_codes": list(self.reason_codes), "referable": self.referable, "score": self.score}
+    def to_dict(self, *, with_metrics: bool = False) -> dict[str, Any]:
+        """The verdict as JSON; `with_metrics` adds every gate metric measured on the photo (a photo
+        the gate found not to be a fundus photo has only its field-of-view and content metrics)."""
+        out: dict[str, Any] = {"file": self.file, "source": self.source, "quality": self.quality,
+                               "passed": self.passed, "reason_codes": list(self.reason_codes),
+                               "referable": self.referable, "score": self.score}
+        if with_metrics:
+            out["metrics"] = dict(self.metrics)
+        return out
 
 
 def read_image(image: LabelledImage, limits: LimitsConfig) -> UInt8Image:

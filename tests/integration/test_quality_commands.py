@@ -20,7 +20,7 @@ from appliance.config import LimitsConfig, quality_profile
 from appliance.errors import ImageError
 from appliance.evaluation.quality import aimed_off
 from appliance.imaging import decode_image
-from appliance.quality import assess
+from appliance.quality import assess, judge
 from appliance.quality.field_of_view import find_field
 from appliance.quality.framings import FRAMINGS
 
@@ -104,6 +104,24 @@ def test_quality_eval_json_matches_the_gate_run_directly(folder: Path, profile: 
     assert report["profile"] == profile
     assert report["non_fundus"]["rejected_not_fundus"] == report["non_fundus"]["images"] > 0
     assert set(report["summary"]["by_source"]) == {"eyepacs", "idrid-segmentation-subset"}
+
+
+def test_quality_eval_metrics_are_the_gates_and_judge_to_its_verdict(folder: Path, tmp_path: Path) -> None:
+    """--metrics dumps what the gate measured, so thresholds can be studied and refitted without
+    measuring again: judging the dumped metrics gives the command's own verdict on every photo."""
+    result = run("quality-eval", str(folder), "--json", "--metrics", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    thresholds = quality_profile("default")
+    decoded = [i for i in report["images"] if i["metrics"]]
+    assert len(decoded) == len(report["images"]) - 1  # the truncated file has no metrics
+    for image in decoded:
+        verdict = judge(image["metrics"], thresholds)
+        assert (verdict.passed, list(verdict.reason_codes)) == (image["passed"], image["reason_codes"])
+    fundus = [i for i in decoded if "not_fundus" not in i["reason_codes"]]
+    assert fundus and all("reject_probability" in i["metrics"] and "focus" in i["metrics"] for i in fundus)
+    plain = json.loads(run("quality-eval", str(folder), "--json", cwd=tmp_path).stdout)
+    assert all("metrics" not in i for i in plain["images"])
 
 
 def test_quality_eval_text_report(folder: Path, tmp_path: Path) -> None:
