@@ -34,18 +34,19 @@ run() {  # run NAME EPOCHS DEADLINE_MIN ARGS...
   grep -E "^epoch|stopped|Error|error" "training/runs/$name.log" | tail -40
 }
 
-run gpu256 30 5.3 --camera-aug --balance-sources --tta
+run gpu256 30 "${MAIN_MIN:-5.3}" --camera-aug --balance-sources --tta
 cp training/runs/gpu256/best.pt "$OUT/gpu256-best.pt" 2>/dev/null
 
-for row in "abl_full10 --camera-aug --balance-sources" \
-           "abl_devset10 --camera-aug --balance-sources --train-sources eyepacs,eyepacs-enhanced256" \
-           "abl_nobal10 --camera-aug" \
-           "abl_noaug10 --balance-sources"; do
+ROW_EPOCHS=${ROW_EPOCHS:-10}
+for row in "abl_full$ROW_EPOCHS --camera-aug --balance-sources" \
+           "abl_devset$ROW_EPOCHS --camera-aug --balance-sources --train-sources eyepacs,eyepacs-enhanced256" \
+           "abl_nobal$ROW_EPOCHS --camera-aug" \
+           "abl_noaug$ROW_EPOCHS --balance-sources"; do
   set -- $row
   name=$1; shift
   left=$(left_s)
-  if (( left < 75 )); then echo "== $name skipped: $left s left"; continue; fi
-  run "$name" 10 "$(minutes "$left")" "$@"
+  if (( left < ${ROW_MIN_S:-75} )); then echo "== $name skipped: $left s left"; continue; fi
+  run "$name" "$ROW_EPOCHS" "$(minutes "$left")" "$@"
 done
 
 tar czf "$OUT/runs.tgz" training/runs/*.log training/runs/*/report.json training/runs/*/val_logits_plain.npy 2>/dev/null

@@ -312,7 +312,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(json.dumps(counts), flush=True)
     spec = run_spec(args)
     device = torch.device(args.device)
-    torch.backends.cudnn.benchmark = device.type == "cuda"
+    # No cudnn.benchmark: each new batch shape (an epoch's last batch varies with --enhanced-share) is autotuned
+    # again. Measured on an H200 (training/gpu_runs.sh): with it, epochs of 20-26 s (a few of 4-6 s); without it,
+    # 10-14 s (a few of 5 s). What still makes most epochs slower than the fastest was not found in the lease.
+    torch.backends.cudnn.benchmark = False
     select = data["val"].natural if args.select_on == "natural" else np.ones_like(data["val"].natural)
 
     pretrained = PRETRAINED[args.backbone] if args.pretrained is None else args.pretrained
