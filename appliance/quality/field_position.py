@@ -9,6 +9,15 @@ the protocol's fields put it), then in the rim band out to SEARCH_RADIUS, where 
 peak there is taken for the disc only when it clearly outshines the best one inside (RIM_FACTOR,
 RIM_MARGIN), so a disc at the rim is found and a bright spot of flare beside a visible disc is not.
 
+Where the frame cuts the circle (clipped top and bottom, clipped on four sides, the inscribed
+rectangle, a letterbox bar), the field ends in a corner where the frame's edge meets the rim: a
+wedge cut off on two sides, which many cameras' bright rim (a halo of stray light) fills, and
+which the band-pass then sees as a round blob. So no peak within a disc's radius of such a corner
+(CORNER_CLEARANCE) is taken for the disc: what lies there cannot be seen whole. A disc really in
+that corner is missed with it; one anywhere else on the rim, or beside a cut edge, is still found.
+An edge that cuts only a sliver off the circle (under MIN_CUT_DEPTH: the ODIR release's square
+crops) makes no such corner.
+
 In a macula-centred photo the disc sits 0.4–0.8 radii from the centre on the nasal side: on the
 image's right for a right eye, on its left for a left eye (the usual, non-inverted view); in a
 disc-centred photo it is near the centre. A disc at the rim means the camera aimed off the
@@ -49,6 +58,16 @@ MIN_ROUNDNESS = 0.5
 CURVATURE_STEP = 2
 #: A peak at least this much brighter than its surround (relative) counts as the disc.
 MIN_PROMINENCE = 0.2
+#: A peak closer than this (radii: the disc's radius, a sixth of the field's) to a corner of the
+#: field (where an edge of the frame meets the rim) is no candidate...
+CORNER_CLEARANCE = 1 / 6
+#: ...where that edge cuts at least this much (radii) off the circle: ODIR's square crops cut
+#: 0.04-0.06, the framings of docs/QUALITY.md 0.14 (clipped top and bottom) to 0.4 (inscribed).
+MIN_CUT_DEPTH = 0.1
+#: An edge of the frame cutting the field: a straight run of the field on its top or bottom row
+#: (first or last column) at least this share of the field's width (height) long (a circle's own
+#: top row is 4·sqrt(r) px long: under 0.2 of its width at the view's 128 px radius).
+FRAME_EDGE_RUN = 0.3
 #: Disc within this distance of the centre (radii): a disc-centred field.
 DISC_CENTRED = 0.3
 #: Disc between DISC_CENTRED and this distance, near the horizontal meridian: macula-centred.
@@ -90,8 +109,12 @@ def find_disc(view: FieldView) -> DiscPosition:
     with np.errstate(invalid="ignore", divide="ignore"):
         excess = (disc - surround) / np.maximum(surround, 1.0)
     search = mask & (rho < SEARCH_RADIUS) & np.isfinite(excess) & (roundness(disc) >= MIN_ROUNDNESS)
+    # Not in a corner where the frame's edge meets the rim (see the module's docstring); such a
+    # corner lies in the rim band.
+    seen_whole = cv2.resize((corner_distance(view) >= CORNER_CLEARANCE).astype(np.uint8), size,
+                            interpolation=cv2.INTER_NEAREST).astype(bool)
     scores = np.where(np.isfinite(excess), excess, -np.inf).astype(np.float64)
-    inside, rim = _peak(scores, search & (rho < RIM)), _peak(scores, search & (rho >= RIM))
+    inside, rim = _peak(scores, search & (rho < RIM)), _peak(scores, search & (rho >= RIM) & seen_whole)
     inner_best = max(float(scores[inside]), 0.0) if inside is not None else 0.0
     peak = rim if rim is not None and (inside is None or scores[rim] >= RIM_FACTOR * inner_best + RIM_MARGIN) \
         else inside
@@ -101,6 +124,40 @@ def find_disc(view: FieldView) -> DiscPosition:
     # The peak cell's centre, back in the view's pixels.
     vy, vx = min(h - 1, int((y + 0.5) * h / size[1])), min(w - 1, int((x + 0.5) * w / size[0]))
     return DiscPosition(x=float(view.dx[vy, vx]), y=float(view.dy[vy, vx]), prominence=float(excess[y, x]))
+
+
+def corner_distance(view: FieldView) -> npt.NDArray[np.float32]:
+    """Each pixel's distance (radii) from the nearest corner of the field, where an edge of the
+    frame that cuts at least MIN_CUT_DEPTH off the circle meets the rim; inf everywhere when there
+    is none (a whole circle, or only slivers cut off).
+
+    The frame's edges are found on the field itself (FRAME_EDGE_RUN): the view's border where the
+    field reaches it, or a letterbox bar's edge inside the view."""
+    mask = view.mask
+    out = np.full(mask.shape, np.inf, np.float32)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size < 2 or cols.size < 2:
+        return out
+    height, width = int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+    # Half a pixel in radii: an edge lies on the outer side of the field's last row (column).
+    half_y = float(view.dy[1, 0] - view.dy[0, 0]) / 2
+    half_x = float(view.dx[0, 1] - view.dx[0, 0]) / 2
+    # Each edge as (the offset along it, the offset across it, where it crosses).
+    edges: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], float]] = []
+    for row, side in ((int(rows[0]), -1.0), (int(rows[-1]), 1.0)):
+        if np.count_nonzero(mask[row]) >= FRAME_EDGE_RUN * width:
+            edges.append((view.dx, view.dy, float(view.dy[row, 0]) + side * half_y))
+    for col, side in ((int(cols[0]), -1.0), (int(cols[-1]), 1.0)):
+        if np.count_nonzero(mask[:, col]) >= FRAME_EDGE_RUN * height:
+            edges.append((view.dy, view.dx, float(view.dx[0, col]) + side * half_x))
+    for along, across, at in edges:
+        if abs(at) > 1.0 - MIN_CUT_DEPTH:
+            continue
+        # The edge meets the rim at (±half_chord along it).
+        half_chord = float(np.sqrt(1.0 - at * at))
+        gap = np.hypot(np.abs(along) - half_chord, across - at)
+        out = np.minimum(out, gap.astype(np.float32))
+    return out
 
 
 def _peak(values: npt.NDArray[np.float64], where: npt.NDArray[np.bool_]) -> tuple[int, int] | None:

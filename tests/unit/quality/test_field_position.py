@@ -6,16 +6,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 import synthetic_fundus as synth
 
 from appliance.config import LimitsConfig, QualityConfig
 from appliance.domain import Eye, Field
 from appliance.imaging import decode_image
-from appliance.quality import assess, eye_from_metrics, field_from_metrics, measure
+from appliance.quality import assess, eye_from_metrics, field_from_metrics, field_position, measure
 from appliance.quality.field_of_view import find_field
-from appliance.quality.field_position import roundness
-from appliance.quality.framings import aim_off
+from appliance.quality.field_position import corner_distance, roundness
+from appliance.quality.field_view import FieldView, field_view
+from appliance.quality.framings import FRAMINGS, aim_off
 
 SAMPLES = Path(__file__).resolve().parents[3] / "appliance" / "devices" / "samples"
 THRESHOLDS = QualityConfig()
@@ -113,3 +115,62 @@ def test_a_field_off_the_frames_centre_is_field_not_centred_and_far_off_is_not_f
     assert assess(shifted, THRESHOLDS).reason_codes == ("field_not_centred",)
     assert assess(synth.fundus(centre=(0.95, 0.5)), THRESHOLDS).reason_codes == ("not_fundus",)
     assert assess(synth.fundus(centre=(0.55, 0.5)), THRESHOLDS).passed
+
+
+def _faint_disc_and_bright_rim(photo: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The synthetic photo as many ODIR photos look: a faint optic disc (prominence under 0.2, so
+    no disc is reported) and a bright halo of stray light along the inside of the rim."""
+    field = find_field(photo)
+    out = photo.copy()
+    cv2.circle(out, (round(field.centre_x + 0.45 * field.radius), round(field.centre_y)), round(0.13 * field.radius),
+               (190, 100, 40), -1, cv2.LINE_AA)
+    h, w = photo.shape[:2]
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    rho = np.hypot(xx - field.centre_x, yy - field.centre_y) / field.radius
+    glow = 255 * np.exp(-(((1 - rho) / 0.06) ** 2)) * (rho <= 1)
+    lit: npt.NDArray[np.uint8] = np.clip(out + glow[:, :, None] * np.array([1.0, 0.9, 0.6], np.float32), 0, 255).astype(
+        np.uint8)
+    return lit
+
+
+def test_the_bright_wedge_where_the_frames_edge_meets_the_rim_is_not_taken_for_the_disc(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    photo = _faint_disc_and_bright_rim(synth.fundus())
+    assert assess(photo, THRESHOLDS).passed  # as framed: a full circle
+    clipped = FRAMINGS["clipped-top-bottom"](photo, find_field(photo))
+    # Without the rule, the halo cut off by the frame's bottom edge is a round peak at the rim.
+    monkeypatch.setattr(field_position, "CORNER_CLEARANCE", 0.0)
+    m = measure(clipped, THRESHOLDS)
+    assert abs(m["disc_y"]) > 0.7 and m["field_offset"] > THRESHOLDS.max_field_offset
+    monkeypatch.undo()
+    m = measure(clipped, THRESHOLDS)
+    assert m["disc_x"] == pytest.approx(0.45, abs=0.06) and abs(m["disc_y"]) < 0.06
+    assert assess(clipped, THRESHOLDS).passed
+
+
+def test_a_disc_at_the_rim_the_frame_keeps_is_still_found_in_a_clipped_frame() -> None:
+    photo = synth.fundus()  # disc 0.45 radii right of the centre
+    aimed = aim_off(photo, find_field(photo), (1.0, 0.0), 0.95, (0.45, 0.0))
+    clipped = FRAMINGS["clipped-top-bottom"](aimed, find_field(aimed))
+    m = measure(clipped, THRESHOLDS)
+    assert m["disc_x"] > THRESHOLDS.max_field_offset and abs(m["disc_y"]) < 0.1
+    assert assess(clipped, THRESHOLDS).reason_codes[0] == "field_not_centred"
+
+
+def test_corner_distance_measures_from_where_the_frames_edge_meets_the_rim() -> None:
+    photo = synth.fundus()
+    assert np.isinf(corner_distance(_view(photo))).all()  # a whole circle: no corner
+    view = _view(FRAMINGS["clipped-top-bottom"](photo, find_field(photo)))  # cut at ±0.8625 radii
+    distance = corner_distance(view)
+
+    def at(x: float, y: float) -> float:
+        return float(distance[np.unravel_index(int(np.argmin(np.hypot(view.dx - x, view.dy - y))), view.rho.shape)])
+
+    assert at(0.0, 0.0) == pytest.approx(1.0, abs=0.02)  # the corners lie on the rim
+    assert at(0.5, -0.85) < 0.05
+    assert at(0.0, 0.85) == pytest.approx(0.506, abs=0.02)  # beside the cut edge, far from its ends
+    assert at(0.95, 0.0) == pytest.approx(0.97, abs=0.02)  # the side rim
+
+
+def _view(photo: npt.NDArray[np.uint8]) -> FieldView:
+    return field_view(photo, find_field(photo))
