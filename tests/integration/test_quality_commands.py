@@ -12,14 +12,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from appliance.config import LimitsConfig, quality_profile
+from appliance.config import LimitsConfig, QualityConfig, quality_profile
 from appliance.errors import ImageError
 from appliance.evaluation.quality import aimed_off
-from appliance.imaging import decode_image
+from appliance.imaging import UInt8Image, decode_image
 from appliance.quality import assess, judge
 from appliance.quality.field_of_view import find_field
 from appliance.quality.framings import FRAMINGS
@@ -67,17 +68,25 @@ def folder(devset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def direct(folder: Path, profile: str) -> dict[str, tuple[bool, list[str]]]:
-    """The verdict per file, from decode_image + assess in this process."""
+#: What a test does to each decoded photo before the gate judges it; None leaves the photo out.
+Change = Callable[[UInt8Image, QualityConfig], "UInt8Image | None"]
+
+
+def direct(folder: Path, profile: str, change: Change | None = None) -> dict[str, tuple[bool, list[str]]]:
+    """The verdict per file, from decode_image (+ `change`) + assess in this process."""
     thresholds = quality_profile(profile)
     out = {}
     with (folder / "labels.csv").open(newline="") as f:
         for row in csv.DictReader(f):
             try:
-                report = assess(decode_image((folder / row["file"]).read_bytes(), LimitsConfig()), thresholds)
-                out[row["file"]] = (report.passed, list(report.reason_codes))
+                photo = decode_image((folder / row["file"]).read_bytes(), LimitsConfig())
             except ImageError as exc:
                 out[row["file"]] = (False, [exc.reason_code])
+                continue
+            changed = photo if change is None else change(photo, thresholds)
+            if changed is not None:
+                report = assess(changed, thresholds)
+                out[row["file"]] = (report.passed, list(report.reason_codes))
     return out
 
 
@@ -136,18 +145,7 @@ def test_quality_eval_reframes_every_photo_and_reports_the_share_passed(folder: 
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["framing"] == "stamp-inside"
-    thresholds = quality_profile("default")
-    expected = {}
-    with (folder / "labels.csv").open(newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                photo = decode_image((folder / row["file"]).read_bytes(), LimitsConfig())
-            except ImageError as exc:
-                expected[row["file"]] = (False, [exc.reason_code])
-                continue
-            framed = FRAMINGS["stamp-inside"](photo, find_field(photo))
-            report_ = assess(framed, thresholds)
-            expected[row["file"]] = (report_.passed, list(report_.reason_codes))
+    expected = direct(folder, "default", lambda photo, _: FRAMINGS["stamp-inside"](photo, find_field(photo)))
     assert {i["file"]: (i["passed"], i["reason_codes"]) for i in report["images"]} == expected
     for block in (report["summary"]["all"], *report["summary"]["by_source"].values()):
         assert block["passed_rate"]["k"] == block["passed"] and block["passed_rate"]["n"] == block["images"]
@@ -159,19 +157,7 @@ def test_quality_eval_aims_every_photo_off_its_fields(folder: Path, tmp_path: Pa
     result = run("quality-eval", str(folder), "--json", "--aim-off", "0.95", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    thresholds = quality_profile("default")
-    expected = {}
-    with (folder / "labels.csv").open(newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                photo = decode_image((folder / row["file"]).read_bytes(), LimitsConfig())
-            except ImageError as exc:
-                expected[row["file"]] = (False, [exc.reason_code])
-                continue
-            moved = aimed_off(photo, thresholds, 0.95)
-            if moved is not None:
-                report_ = assess(moved, thresholds)
-                expected[row["file"]] = (report_.passed, list(report_.reason_codes))
+    expected = direct(folder, "default", lambda photo, thresholds: aimed_off(photo, thresholds, 0.95))
     assert {i["file"]: (i["passed"], i["reason_codes"]) for i in report["images"]} == expected
     assert report["aim_off"] == 0.95 and report["left_out"] == 23 - len(expected)
     # Most photos whose disc could be moved to the rim are told the field is not centred.
