@@ -128,9 +128,10 @@ def main(argv: list[str] | None = None) -> Path:
         sample = full[split].images[np.flatnonzero(full[split].natural)[:200]]
         return len(encode(sample, quality[split])[0]) // max(len(sample), 1)
 
-    fixed = per_square("train") * int(full["train"].natural.sum()) + per_square("val") * len(full["val"].labels)
+    square = {n: per_square(n) for n in PACKED_SPLITS}
+    fixed = square["train"] * int(full["train"].natural.sum()) + square["val"] * len(full["val"].labels)
     room = int(args.budget_mb * 1e6 * 0.97) - fixed
-    keep = {n: choose(full[n], n, room, int(per_square("train") * 1.1)) for n in PACKED_SPLITS}
+    keep = {n: choose(full[n], n, room, int(square["train"] * 1.1)) for n in PACKED_SPLITS}
     splits = {n: full[n].select(keep[n]) for n in PACKED_SPLITS}
     counts = {n: {"images": len(d.labels), "positive": int(d.labels.sum()), "natural": int(d.natural.sum()),
                   "enhanced": int((~d.natural).sum()),
