@@ -6,7 +6,6 @@ status page's sync section (never a credential), and `configured` in `GET /api/w
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -32,11 +31,7 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
         yield made
 
 
-@pytest.fixture(autouse=True)
-def no_unexpected_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """No request here may end in the app's 'unexpected error' (a 500)."""
-    yield
-    assert not [r.getMessage() for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+pytestmark = pytest.mark.usefixtures("no_error_logs")  # tests/integration/conftest.py
 
 
 def finished_exam(kiosk: Kiosk, patient_id: str) -> str:

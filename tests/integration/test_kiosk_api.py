@@ -66,12 +66,7 @@ def admin(kiosk: Kiosk) -> tuple[FlaskClient, str]:
     return signed_in(kiosk, ADMIN)
 
 
-@pytest.fixture(autouse=True)
-def no_unexpected_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """No test here may end in the app's 'unexpected error' (a 500) or any other error log."""
-    yield
-    errors = [r.getMessage() for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
-    assert not errors
+pytestmark = pytest.mark.usefixtures("no_error_logs")  # tests/integration/conftest.py
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ test_kiosk_api.py walks the same URL map for the sign-in and the roles.
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Iterator
 
 import pytest
@@ -43,11 +42,7 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
         yield made
 
 
-@pytest.fixture(autouse=True)
-def no_unexpected_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """No request here may end in the app's 'unexpected error' (a 500) or any other error log."""
-    yield
-    assert not [r.getMessage() for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+pytestmark = pytest.mark.usefixtures("no_error_logs")  # tests/integration/conftest.py
 
 
 def state(kiosk: Kiosk) -> tuple[object, ...]:
