@@ -12,7 +12,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 from hypothesis import HealthCheck, settings
+
+from appliance.domain import QualityReport
+from appliance.quality import REASON_MESSAGES
 
 #: Longer than any honest decode + gate on this 2-core box (a 50 MP photo takes ~2 s), short enough to fail fast.
 EXAMPLE_TIMEOUT_S = 30.0
@@ -38,3 +42,12 @@ def hang_guard(seconds: float = EXAMPLE_TIMEOUT_S) -> Iterator[None]:
         yield
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+def check_report(report: QualityReport) -> None:
+    """What any gate report must be, whatever the input: known reason codes only, passed exactly when
+    there is none, and every metric a finite float."""
+    assert isinstance(report, QualityReport)
+    assert set(report.reason_codes) <= set(REASON_MESSAGES)
+    assert report.passed == (not report.reason_codes)
+    assert all(isinstance(v, float) and np.isfinite(v) for v in report.metrics.values()), report.metrics
