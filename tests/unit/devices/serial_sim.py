@@ -55,14 +55,9 @@ class SimulatedSerialCamera:
     def replug(self) -> None:
         """A fresh pty pair under the same link path."""
         self.unplug()
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        name = os.ttyname(slave)
+        master, slave = plug_pty(self.link)
         # Kept open while plugged in: a master whose slave no process holds reads as EIO (a hang-up).
         self._slave = slave
-        if self.link.is_symlink() or self.link.exists():
-            self.link.unlink()
-        self.link.symlink_to(name)
         self._master = master
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(master, self._stop), daemon=True)
@@ -173,12 +168,7 @@ class SimulatedScanner:
 
     def replug(self) -> None:
         self.unplug()
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        if self.link.is_symlink() or self.link.exists():
-            self.link.unlink()
-        self.link.symlink_to(os.ttyname(slave))
-        self._fds = (master, slave)
+        self._fds = plug_pty(self.link)
 
     def unplug(self) -> None:
         if self._fds is not None:
@@ -192,3 +182,14 @@ class SimulatedScanner:
 
     def scan(self, code: str) -> None:
         self.send(code.encode("ascii") + b"\r\n")
+
+
+def plug_pty(link: Path) -> tuple[int, int]:
+    """A fresh raw pty pair (master, slave fds), its slave's name linked at `link` (replacing what was there),
+    the way udev names a plugged-in USB serial device."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(os.ttyname(slave))
+    return master, slave
