@@ -1,10 +1,10 @@
-"""Simulated power cuts (tests/system/power_cut.py). `appliance serve` runs with the fsync-recording shim and
-loses its power either at a random moment of capture, result or sync, or just before its Nth fsync once the
-exams run (N random: the cut lands while data is on its way to the disk). The next round's disk is what a
-power cut would have left: only what was made durable, or that plus part of the page cache every other
-round. The server starts on that disk and the store must keep its promises (tests/system/crash_loop.py's
-checks): every result shown and photo accepted is there, no half exam, integrity_check ok, every image file
-whole. A first test shows the simulation has teeth: an unsynced write, or a name in an unsynced folder, is lost.
+"""Simulated power cuts (tests/system/power_cut.py). `appliance serve` runs with the fsync-recording shim and loses
+its power either at a random moment of capture, result or sync, or, every third round, just before its Nth fsync
+once the exams run (N random: the cut lands while data is on its way to the disk). The next round's disk is what
+a power cut would have left: only what was made durable, or that plus part of the page cache every other round.
+The server starts on that disk and the store must keep its promises (tests/system/crash_loop.py's checks): every
+result shown and photo accepted is there, no half exam, integrity_check ok, every image file whole. A first test
+shows the simulation has teeth: an unsynced write, or a name in an unsynced folder, is lost.
 
 POWERCUT_ROUNDS sets the cuts: CI runs 10; `make crashloop` runs 50.
 """
@@ -112,7 +112,7 @@ def test_after_each_simulated_power_cut_no_shown_result_is_lost_and_no_half_exam
     for round_ in range(ROUNDS):
         shadow = Shadow.of(disk, tmp_path / f"shadow-{round_}")
         armed = tmp_path / f"armed-{round_}"
-        how = rng.choice((*MOMENTS, "fsync"))
+        how = "fsync" if round_ % 3 == 1 else rng.choice(MOMENTS)
         at_sync = str(rng.randint(1, MAX_SYNC))
         cut = {"POWERCUT_AT_SYNC": at_sync, "POWERCUT_ARMED": str(armed)} if how == "fsync" else {}
         box = ServerProcess.start(disk, **env, **shadow.env(shim, disk), **cut)
@@ -147,8 +147,10 @@ def test_after_each_simulated_power_cut_no_shown_result_is_lost_and_no_half_exam
     print(f"{ROUNDS} cuts: {dict(cuts)}; {len(ledger.shown)} results shown; lost to the cuts: {len(lost)} files")
     assert problems == []
     assert ledger.shown, "no result was shown: the cuts came too early to test anything"
-    if ROUNDS >= 8:
-        assert lost, "no cut lost anything: the cuts never landed while data was on its way"
+    # A cut the shim made proves it ran inside the server; what a cut at an fsync loses depends on the moment
+    # (a WAL synced twice loses nothing), so `lost` is a figure, not a check: the first test proves the rebuild.
+    if ROUNDS >= 2:
+        assert cuts["at an fsync"], "no cut at an fsync was reached: the shim never cut the server"
 
 
 def wait_dead(box: ServerProcess, deadline_s: float) -> bool:
