@@ -71,13 +71,14 @@ def worklist_config(orthanc: Orthanc, **overrides: object) -> SyncConfig:
 
 
 def test_todays_op_orders_for_this_station_come_back_as_scheduled_orders(orthanc: Orthanc, worklist: Path) -> None:
-    study = write_order(worklist, "ACC-1", "P-100", name="DOE^JANE")
-    write_order(worklist, "ACC-2", "P-200", name="ROE^RICHARD")
-    write_order(worklist, "ACC-3", "P-300", day=date.today() + timedelta(days=1))  # tomorrow
-    write_order(worklist, "ACC-4", "P-400", station="OTHERBOX")                     # another station
-    write_order(worklist, "ACC-5", "P-500", modality="CT")                          # not photography
+    today = date.today()  # once: the suite may run across midnight
+    study = write_order(worklist, "ACC-1", "P-100", name="DOE^JANE", day=today)
+    write_order(worklist, "ACC-2", "P-200", name="ROE^RICHARD", day=today)
+    write_order(worklist, "ACC-3", "P-300", day=today + timedelta(days=1))         # tomorrow
+    write_order(worklist, "ACC-4", "P-400", station="OTHERBOX", day=today)          # another station
+    write_order(worklist, "ACC-5", "P-500", modality="CT", day=today)               # not photography
 
-    orders = query_worklist(worklist_config(orthanc), date.today())
+    orders = query_worklist(worklist_config(orthanc), today)
 
     assert [o.accession_number for o in orders] == ["ACC-1", "ACC-2"]
     first = orders[0]
@@ -85,7 +86,7 @@ def test_todays_op_orders_for_this_station_come_back_as_scheduled_orders(orthanc
         "P-100", "DOE^JANE", date(1958, 3, 14), Sex.FEMALE)
     assert first.study_instance_uid == study
     assert first.requested_procedure == "Diabetic retinopathy screening"
-    assert first.scheduled_start == f"{date.today().isoformat()} 09:30"
+    assert first.scheduled_start == f"{today.isoformat()} 09:30"
 
 
 def test_an_unreachable_or_unconfigured_worklist_says_so(orthanc: Orthanc) -> None:
