@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
@@ -130,7 +132,17 @@ class FieldOfView:
 
     def metrics(self) -> dict[str, float]:
         """The field-of-view metrics; a full frame has no fitted rim, so the rim's measures (and
-        the circle's size, which is only a lower bound there) are left out and their rules skipped."""
+        the circle's size, which is only a lower bound there) are left out and their rules skipped.
+        A found field also gives its circle as shares of the frame (`circle_from_metrics`), so the
+        model's preprocessing cuts its square around this fit instead of fitting again."""
+        return {**self._measures(), **self._circle()} if self.found else self._measures()
+
+    def _circle(self) -> dict[str, float]:
+        h, w = self.mask.shape[:2]
+        return {"fov_circle_x": (self.centre_x + 0.5) / w, "fov_circle_y": (self.centre_y + 0.5) / h,
+                "fov_circle_r": self.radius / w}
+
+    def _measures(self) -> dict[str, float]:
         if self.framing == "full-frame":
             return {
                 "fov_found": float(self.found),
@@ -162,6 +174,19 @@ class FieldOfView:
     def stamp_fraction(self) -> float:
         """Share of the image covered by burned-in stamps."""
         return float(np.mean(self.stamps)) if self.stamps is not None and self.stamps.size else 0.0
+
+
+def circle_from_metrics(metrics: Mapping[str, float], height: int, width: int) -> tuple[float, float, float] | None:
+    """The fitted circle (centre x, centre y, radius in px) that the gate's `metrics` give for a
+    copy of the photo `height` x `width` px (the photo, or a reduced decode of it); None when the
+    gate found no field or the metrics predate the circle's keys."""
+    try:
+        x, y, r = (float(metrics[key]) for key in ("fov_circle_x", "fov_circle_y", "fov_circle_r"))
+    except KeyError:
+        return None
+    if not all(map(math.isfinite, (x, y, r))):
+        return None
+    return x * width - 0.5, y * height - 0.5, r * width
 
 
 def find_field(image: UInt8Image) -> FieldOfView:
