@@ -40,7 +40,14 @@ from appliance.imaging import decode_image
 from appliance.inference.model import Model
 from appliance.observability.hooks import UNOBSERVED, ExamObserver
 from appliance.operating_point import effective_operating_point
-from appliance.quality import RetakeGuidance, assess, eye_from_metrics, field_from_metrics, retake_guidance
+from appliance.quality import (
+    RetakeGuidance,
+    assess,
+    circle_from_metrics,
+    eye_from_metrics,
+    field_from_metrics,
+    retake_guidance,
+)
 from appliance.store import ExamStore
 from appliance.timing import stage
 
@@ -179,7 +186,10 @@ class ScreeningPipeline:
                 images = [decode_image(self.store.image_bytes(p.sha256), self.config.limits, reduced=True)
                           for p in gradable]
             with stage("model"):
-                scores = self.model.score(images)
+                # Cut around the aperture circle the gate fitted at capture: not fitted a second time.
+                circles = [circle_from_metrics(p.quality.metrics, *image.shape[:2])
+                           for p, image in zip(gradable, images, strict=True)]
+                scores = self.model.score(images, circles)
             del images
         by_id = dict(zip((p.photo_id for p in gradable), scores, strict=True))
         model = self.model.info

@@ -24,7 +24,7 @@ from appliance.imaging import decode_image, read_header, reduction
 from appliance.inference.manifest import ModelManifest
 from appliance.inference.preprocess import preprocess
 from appliance.inference.runner import Runner
-from appliance.quality import assess
+from appliance.quality import assess, circle_from_metrics
 
 #: Photos scored per runner.infer call.
 DEFAULT_BATCH_SIZE = 16
@@ -101,7 +101,7 @@ def prepare(item: LabelledImage, limits: LimitsConfig, quality: QualityConfig,
         # full-size photo; the gate above judged every pixel).
         if reduction(read_header(data)) > 1:
             image = decode_image(data, limits, reduced=True)
-        tensor = preprocess(image, manifest.input)
+        tensor = preprocess(image, manifest.input, circle_from_metrics(report.metrics, *image.shape[:2]))
     except ValueError as exc:
         return ImageResult(item, None, report.passed, report.reason_codes, PREPROCESS_FAILED, str(exc))
     return PreparedImage(report, tensor)

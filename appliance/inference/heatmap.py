@@ -18,7 +18,14 @@ import numpy.typing as npt
 from appliance.checksum import sha256_file
 from appliance.errors import ModelError, ModelIntegrityError
 from appliance.inference.manifest import HeatmapFile, ModelManifest
-from appliance.inference.preprocess import FOV_LEVEL, fundus_square, natural_square, to_tensor
+from appliance.inference.preprocess import (
+    FOV_LEVEL,
+    Circle,
+    aperture_circle,
+    fundus_square,
+    natural_square,
+    to_tensor,
+)
 
 UInt8Image = npt.NDArray[np.uint8]
 #: Share of the overlay taken by the heatmap colour where the map is strongest.
@@ -70,10 +77,11 @@ class HeatmapModel:
                                      detail=repr(exc)) from exc
             return self._session
 
-    def activation_map(self, image: UInt8Image) -> npt.NDArray[np.float32]:
-        """The logit per region [h, w] of one decoded RGB photo (the model's own preprocessing)."""
+    def activation_map(self, image: UInt8Image, circle: Circle | None = None) -> npt.NDArray[np.float32]:
+        """The logit per region [h, w] of one decoded RGB photo (the model's own preprocessing; `circle`:
+        the aperture as fitted, see appliance.inference.preprocess)."""
         session = self._load()
-        x = to_tensor(fundus_square(image, self.manifest.input), self.manifest.input)[None]
+        x = to_tensor(fundus_square(image, self.manifest.input, circle), self.manifest.input)[None]
         (out,) = session.run([self.file.output_name], {self.manifest.input_name: x})
         cam = np.asarray(out, np.float32)
         if cam.ndim != 4 or cam.shape[:2] != (1, 1):
@@ -83,8 +91,11 @@ class HeatmapModel:
 
     def overlay_png(self, image: UInt8Image) -> bytes:
         """PNG of the model's view of `image` (field of view squared, natural colour) with the heatmap."""
-        view = natural_square(image, self.manifest.input)
-        ok, png = cv2.imencode(".png", cv2.cvtColor(overlay(view, self.activation_map(image)), cv2.COLOR_RGB2BGR))
+        spec = self.manifest.input
+        circle = aperture_circle(image) if spec.camera_normalise else None  # one fit for the view and the map
+        view = natural_square(image, spec, circle)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(overlay(view, self.activation_map(image, circle)),
+                                                    cv2.COLOR_RGB2BGR))
         if not ok:
             raise ModelError("The heatmap image could not be encoded.")
         return bytes(png.tobytes())

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from appliance.domain import ModelInfo
 from appliance.inference.heatmap import HeatmapModel, HeatmapUnavailableError
 from appliance.inference.manifest import ModelManifest
-from appliance.inference.preprocess import preprocess
+from appliance.inference.preprocess import Circle, preprocess
 from appliance.inference.runner import Runner
 
 UInt8Image = npt.NDArray[np.uint8]
@@ -44,15 +44,20 @@ class Model:
     def is_ready(self) -> bool:
         return self.runner.is_active
 
-    def score(self, images: Sequence[UInt8Image]) -> list[float]:
+    def score(self, images: Sequence[UInt8Image], circles: Sequence[Circle | None] | None = None) -> list[float]:
         """The probability of referable DR (ICDR grade >= 2) of each decoded RGB photo, in [0, 1].
+
+        `circles`: each photo's aperture as the quality gate fitted it, in that photo's pixels
+        (appliance.quality.field_of_view.circle_from_metrics); None, or a None in it, fits it here.
 
         Raises:
             ModelError: the runner failed.
         """
         if not images:
             return []
-        batch = np.stack([preprocess(image, self.manifest.input) for image in images])
+        fits = circles if circles is not None else [None] * len(images)
+        batch = np.stack([preprocess(image, self.manifest.input, circle)
+                          for image, circle in zip(images, fits, strict=True)])
         with self._lock:
             probabilities = self.runner.infer(batch)
         return [float(p) for p in probabilities]

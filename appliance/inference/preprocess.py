@@ -6,7 +6,8 @@ large-scale blur, as in Graham's Kaggle-2015 method, so that cameras and colour 
 alike), scale to [0, 1], normalise by mean/std, and lay out as CHW float32.
 
 With `camera_normalise` (models from 0.3.0) the square is cut around the aperture circle that the
-quality gate fits (`appliance.quality.field_of_view.find_field`), so a full circle, a circle clipped
+quality gate fits (`appliance.quality.field_of_view.find_field`; the gate's own fit when the caller
+passes it as `circle`, from `circle_from_metrics`, else fitted here), so a full circle, a circle clipped
 at top and bottom or on all four sides all land at the same scale; the local average is taken over
 field pixels only (no bright halo where the blur would mix in the black surround), and everything
 outside 90 % of the radius, or outside the camera's frame, is set to mid-grey: the model sees no
@@ -25,6 +26,8 @@ from appliance.quality.field_of_view import find_field
 
 UInt8Image = npt.NDArray[np.uint8]
 Tensor = npt.NDArray[np.float32]
+#: An aperture circle in the image's pixels: centre x, centre y, radius.
+Circle = tuple[float, float, float]
 
 #: A pixel belongs to the field when its brightest channel exceeds this (0..255).
 FOV_LEVEL = 12
@@ -98,16 +101,19 @@ def local_contrast(image: UInt8Image) -> UInt8Image:
     return out
 
 
-def aperture_circle(image: UInt8Image) -> tuple[float, float, float]:
+def aperture_circle(image: UInt8Image, fitted: Circle | None = None) -> Circle:
     """Centre x, centre y and radius (px) of the camera's circular aperture in the image.
 
-    The quality gate's fitted circle when it found one of a plausible size, else the circle around
-    the bright box (a photo the gate will refuse anyway still yields a tensor).
+    The quality gate's fitted circle (`fitted`, or fitted now when None) when it is of a plausible
+    size, else the circle around the bright box (a photo the gate will refuse anyway still yields a
+    tensor).
     """
     h, w = image.shape[:2]
-    fov = find_field(image)
-    if fov.found and 0.15 * min(h, w) < fov.radius < 1.5 * max(h, w):
-        return fov.centre_x, fov.centre_y, fov.radius
+    if fitted is None:
+        fov = find_field(image)
+        fitted = (fov.centre_x, fov.centre_y, fov.radius) if fov.found else None
+    if fitted is not None and 0.15 * min(h, w) < fitted[2] < 1.5 * max(h, w):
+        return fitted
     top, bottom, left, right = field_of_view_box(image)
     return (left + right - 1) / 2, (top + bottom - 1) / 2, max(bottom - top, right - left) / 2
 
@@ -124,10 +130,12 @@ def _cut_square(image: UInt8Image, cx: float, cy: float, r: float) -> UInt8Image
     return out
 
 
-def aperture_square(image: UInt8Image, size: int) -> tuple[UInt8Image, npt.NDArray[np.bool_]]:
-    """The natural-colour square [size, size, 3] cut around the aperture circle, and the mask of its
-    pixels that lie inside the camera's frame (False where the circle left the picture)."""
-    cx, cy, r = aperture_circle(image)
+def aperture_square(image: UInt8Image, size: int,
+                    circle: Circle | None = None) -> tuple[UInt8Image, npt.NDArray[np.bool_]]:
+    """The natural-colour square [size, size, 3] cut around the aperture circle (the gate's `circle`
+    when given), and the mask of its pixels inside the camera's frame (False where the circle left
+    the picture)."""
+    cx, cy, r = aperture_circle(image, circle)
     square = _cut_square(image, cx, cy, r)
     frame = _cut_square(np.full(image.shape[:2], 255, np.uint8), cx, cy, r)
     interp = cv2.INTER_AREA if square.shape[0] > size else cv2.INTER_LINEAR
@@ -136,16 +144,16 @@ def aperture_square(image: UInt8Image, size: int) -> tuple[UInt8Image, npt.NDArr
     return square, in_frame
 
 
-def natural_square(image: UInt8Image, spec: InputSpec) -> UInt8Image:
+def natural_square(image: UInt8Image, spec: InputSpec, circle: Circle | None = None) -> UInt8Image:
     """The natural-colour square that the model's input is aligned with (for showing a heatmap)."""
     if spec.camera_normalise:
-        return aperture_square(image, spec.size)[0]
+        return aperture_square(image, spec.size, circle)[0]
     return fundus_square(image, InputSpec(spec.size, spec.mean, spec.std, local_contrast=False))
 
 
-def camera_normal_square(image: UInt8Image, size: int) -> UInt8Image:
+def camera_normal_square(image: UInt8Image, size: int, circle: Circle | None = None) -> UInt8Image:
     """The camera-independent view (see the module's docstring): RGB uint8 [size, size, 3]."""
-    square, frame = aperture_square(image, size)
+    square, frame = aperture_square(image, size, circle)
     yy, xx = np.mgrid[:size, :size]
     centre = (size - 1) / 2
     inside = (xx - centre) ** 2 + (yy - centre) ** 2 <= (size / 2) ** 2
@@ -166,12 +174,13 @@ def camera_normal_square(image: UInt8Image, size: int) -> UInt8Image:
     return out
 
 
-def fundus_square(image: UInt8Image, spec: InputSpec) -> UInt8Image:
-    """The cropped, resized (and optionally contrast-normalised) RGB uint8 square the model sees."""
+def fundus_square(image: UInt8Image, spec: InputSpec, circle: Circle | None = None) -> UInt8Image:
+    """The cropped, resized (and optionally contrast-normalised) RGB uint8 square the model sees
+    (`circle`: the gate's fit of the aperture, used by the camera-normalised view)."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image, got shape {image.shape} {image.dtype}")
     if spec.camera_normalise:
-        return camera_normal_square(image, spec.size)
+        return camera_normal_square(image, spec.size, circle)
     square = crop_to_square_field(image)
     interp = cv2.INTER_AREA if square.shape[0] > spec.size else cv2.INTER_LINEAR
     square = np.asarray(cv2.resize(square, (spec.size, spec.size), interpolation=interp), dtype=np.uint8)
@@ -186,10 +195,11 @@ def to_tensor(square: UInt8Image, spec: InputSpec) -> Tensor:
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def preprocess(image: UInt8Image, spec: InputSpec) -> Tensor:
-    """RGB uint8 HxWx3 photo -> float32 tensor [3, size, size] for the model.
+def preprocess(image: UInt8Image, spec: InputSpec, circle: Circle | None = None) -> Tensor:
+    """RGB uint8 HxWx3 photo -> float32 tensor [3, size, size] for the model. `circle`: the quality
+    gate's fit of the aperture in this image's pixels (`circle_from_metrics`); fitted here when None.
 
     Raises:
         ValueError: the array is not RGB uint8 (decoding should have rejected it earlier).
     """
-    return to_tensor(fundus_square(image, spec), spec)
+    return to_tensor(fundus_square(image, spec, circle), spec)

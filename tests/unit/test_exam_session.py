@@ -14,6 +14,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 from model_fakes import manifest_fields, tiny_onnx, to_toml
 
@@ -28,11 +29,13 @@ from appliance.errors import (
     ModelError,
     StorageError,
 )
+from appliance.imaging import decode_image
 from appliance.inference.manifest import ModelManifest, load_manifest
 from appliance.inference.model import Model
 from appliance.inference.runner import Batch, Runner
 from appliance.pipeline import ScreeningPipeline, eye_warning
 from appliance.quality import REASON_MESSAGES
+from appliance.quality.field_of_view import FieldOfView, find_field
 from appliance.store import ExamStore
 from appliance.summary import exam_summary, session_summary
 
@@ -551,6 +554,27 @@ def test_screen_opens_fills_and_finishes_an_exam(pipeline: ScreeningPipeline, st
     assert store.get_exam(exam.exam_id) == exam
     assert store.get_session(exam.exam_id).state is ExamState.FINISHED
     assert actions(store, exam.exam_id) == ["exam_opened", "photo_taken", "photo_taken", "exam_created"]
+
+
+def test_finishing_cuts_each_square_around_the_circle_the_gate_fitted_at_capture(
+        config: Config, runner: FixedRunner, store: ExamStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = dataclasses.replace(runner.manifest.input, camera_normalise=True)
+    model = Model(manifest=dataclasses.replace(runner.manifest, input=spec), runner=runner)
+    pipeline = ScreeningPipeline(config=config, model=model, store=store)
+    refits: list[tuple[int, ...]] = []
+
+    def counted_fit(image: npt.NDArray[np.uint8]) -> FieldOfView:
+        refits.append(image.shape)
+        return find_field(image)
+
+    monkeypatch.setattr("appliance.inference.preprocess.find_field", counted_fit)
+
+    exam = pipeline.screen("P-9", [shot(Eye.RIGHT, RIGHT), shot(Eye.LEFT, LEFT)], operator=TECH)
+
+    assert exam.result.outcome is Outcome.NO_REFER and runner.batches == [2]
+    assert refits == []  # the model's squares were cut around the stored circles, not fitted again
+    model.score([decode_image(LEFT, config.limits)])  # a photo without the gate's circle is fitted
+    assert len(refits) == 1
 
 
 @pytest.mark.parametrize("captures", [

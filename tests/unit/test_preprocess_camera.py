@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from appliance.config import load_config
 from appliance.inference.preprocess import (
     DETAIL_STD,
     MID_GREY,
@@ -22,6 +23,8 @@ from appliance.inference.preprocess import (
     natural_square,
     preprocess,
 )
+from appliance.quality import assess, circle_from_metrics
+from appliance.quality.field_of_view import find_field
 
 SAMPLES = Path(__file__).resolve().parents[2] / "appliance" / "devices" / "samples"
 SIZE = 192
@@ -138,3 +141,33 @@ def test_the_natural_view_is_aligned_with_the_model_view() -> None:
     inside = _radius_grid() < 0.8
     dark = inside & (natural[..., 1] < np.quantile(natural[..., 1][inside], 0.05))
     assert view[..., 1][dark].mean() < MID_GREY - 10
+
+
+def test_the_gates_circle_maps_to_any_decode_of_the_photo_and_the_square_needs_no_second_fit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    photo = _photo()
+    h, w = photo.shape[:2]
+    metrics = assess(photo, load_config(env={}).quality).metrics
+    fov = find_field(photo)
+    circle = circle_from_metrics(metrics, h, w)
+    assert circle == pytest.approx((fov.centre_x, fov.centre_y, fov.radius), abs=1e-9)
+    # A reduced decode (half the size): the same circle in its pixels.
+    assert circle_from_metrics(metrics, h // 2, w // 2) == pytest.approx(
+        ((fov.centre_x + 0.5) / 2 - 0.5, (fov.centre_y + 0.5) / 2 - 0.5, fov.radius * (w // 2) / w), abs=0.01)
+    spec = InputSpec(size=SIZE, camera_normalise=True)
+    expected, expected_view = preprocess(photo, spec), natural_square(photo, spec)
+
+    def no_fit(image: Image) -> None:
+        raise AssertionError("the aperture was fitted again")
+
+    monkeypatch.setattr("appliance.inference.preprocess.find_field", no_fit)
+    assert np.array_equal(preprocess(photo, spec, circle), expected)
+    assert np.array_equal(natural_square(photo, spec, circle), expected_view)
+
+
+def test_without_a_fitted_field_in_the_metrics_there_is_no_circle() -> None:
+    black = np.zeros((300, 400, 3), np.uint8)
+    assert circle_from_metrics(assess(black, load_config(env={}).quality).metrics, 300, 400) is None
+    assert circle_from_metrics({"fov_found": 1.0}, 300, 400) is None  # judged before the gate kept its circle
+    assert circle_from_metrics({"fov_circle_x": 0.5, "fov_circle_y": float("nan"), "fov_circle_r": 0.4},
+                               300, 400) is None
