@@ -1,7 +1,7 @@
 """The model's square cut around the gate's circle, or around its own second fit? A/B on real photos.
 
     python -m bench.aperture_reuse                          # validation photos of every natural-colour source
-    python -m bench.aperture_reuse --split test --limit 200 --side 4000 --json
+    python -m bench.aperture_reuse --limit 200 --side 4000 --json   # 200 of them, at a camera's size
 
 The quality gate fits the aperture circle of every photo at capture, on its working copy (at most 512 px);
 the model's camera-normalised preprocessing needs the same circle to cut its square. Before, preprocessing
@@ -12,13 +12,16 @@ gate (as at capture; with `--side` first upscaled to a camera's size as bench/re
 then decoded reduced for the model, as at finish), and the model scores it both ways. Reported: how far
 the two circles lie apart (centre and radius, in pixels of the model's square), the change of the score,
 the decisions at the locked threshold that differ, AUC both ways with the paired difference, and the time
-of preprocessing with the gate's circle against fitting it again. Prints figures; asserts nothing.
+of preprocessing with the gate's circle against fitting it again; with `--side`, also how far each way's
+score and decision lie from the original photo's (the photo as validated, where both circles are one).
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import time
 from collections.abc import Sequence
@@ -48,8 +51,10 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     runner.activate()
     model = Model(manifest=manifest, runner=runner)
     items = [i for folder in (default_data_dir(), default_cameras_dir()) if (folder / "labels.csv").is_file()
-             for i in read_labels(folder) if i.split == args.split and i.referable is not None and i.source != ENHANCED]
-    items = items[: args.limit] if args.limit else items
+             for i in read_labels(folder)
+             if i.split == args.split and i.referable is not None and not i.source.startswith(ENHANCED)]
+    if args.limit and args.limit < len(items):  # a seeded draw across every source
+        items = random.Random(args.seed).sample(items, args.limit)
     if not items:
         raise SystemExit(f"bench.aperture_reuse: no labelled natural-colour photos of the {args.split} split")
     side = manifest.input.size
@@ -68,9 +73,11 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         refitted = preprocess(image, manifest.input)
         seconds["fitted_again"] += time.perf_counter() - start
         a, b = runner.infer(np.stack([with_gate, refitted]))
+        original = float(model.score([decode_image(item.path.read_bytes(), config.limits)])[0]) if args.side else None
         used = aperture_circle(image, given)  # what the square was cut around (the gate's, if plausible)
         scale = side / (2 * own[2])  # image px -> the model's square px
         rows.append({"file": item.file, "referable": bool(item.referable), "gate": float(a), "refit": float(b),
+                     "original": original,
                      "had_circle": given is not None,
                      "centre_px": float(np.hypot(used[0] - own[0], used[1] - own[1]) * scale),
                      "radius_px": float(abs(used[2] - own[2]) * scale)})
@@ -94,6 +101,9 @@ def summarise(rows: Sequence[dict[str, Any]], seconds: dict[str, float], thresho
     gate, refit = (np.asarray([r[k] for r in rows]) for k in ("gate", "refit"))
     flips = [r for r in rows if (r["gate"] >= threshold) != (r["refit"] >= threshold)]
     delta, low, high = paired_delta(labels, gate, refit)  # AUC(gate) - AUC(refit)
+    from_original = {way: {"score_abs": _spread([abs(r[key] - r["original"]) for r in rows]),
+                           "same_decision": sum((r[key] >= threshold) == (r["original"] >= threshold) for r in rows)}
+                     for way, key in (("gate_circle", "gate"), ("fitted_again", "refit"))} if args.side else None
     return {
         "split": args.split, "photos": len(rows), "longer_side_px": args.side or "as stored",
         "without_gate_circle": sum(not r["had_circle"] for r in rows),
@@ -105,13 +115,15 @@ def summarise(rows: Sequence[dict[str, Any]], seconds: dict[str, float], thresho
         "auc": {"gate_circle": round(roc_auc(labels, gate), 4), "fitted_again": round(roc_auc(labels, refit), 4),
                 "paired_delta": [round(delta, 4), round(low, 4), round(high, 4)]},
         "preprocess_ms_per_photo": {k: round(1000 * v / len(rows), 2) for k, v in seconds.items()},
+        "from_original": from_original,
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--split", default="val", choices=("train", "val", "test"))
-    parser.add_argument("--limit", type=int, default=0, help="at most this many photos (default: all)")
+    parser.add_argument("--limit", type=int, default=0, help="a seeded draw of this many photos (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--side", type=int, default=0, help="upscale to this longer side first (px)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -129,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  AUC with the gate's circle {auc['gate_circle']}, fitted again {auc['fitted_again']}; "
           f"paired difference (95 % CI) {auc['paired_delta']}")
     print(f"  preprocess per photo: {result['preprocess_ms_per_photo']}")
+    for way, change in (result["from_original"] or {}).items():
+        print(f"  {way} against the original photo: score |change| {change['score_abs']}, same decision "
+              f"{change['same_decision']}/{result['photos']}")
     return 0
 
 
