@@ -29,16 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from appliance.config import REPO_ROOT, load_config
+from appliance.config import load_config
 from appliance.evaluation.dataset import default_cameras_dir, default_data_dir, read_labels
 from appliance.evaluation.metrics import roc_auc
 from appliance.imaging import decode_image
-from appliance.inference.manifest import load_manifest
-from appliance.inference.model import Model
-from appliance.inference.onnx_runner import OnnxRunner
 from appliance.inference.preprocess import aperture_circle, preprocess
 from appliance.quality import assess, circle_from_metrics
-from bench.reduced_decode import camera_size
+from bench.reduced_decode import camera_size, shipped_model
 from training.ablation import paired_delta
 
 ENHANCED = "eyepacs-enhanced256"
@@ -46,10 +43,8 @@ ENHANCED = "eyepacs-enhanced256"
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(env={})
-    manifest = load_manifest(REPO_ROOT / "models" / "dr-reference.toml")
-    runner = OnnxRunner(manifest, intra_op_threads=1)
-    runner.activate()
-    model = Model(manifest=manifest, runner=runner)
+    model = shipped_model(intra_op_threads=1)
+    manifest = model.manifest
     items = [i for folder in (default_data_dir(), default_cameras_dir()) if (folder / "labels.csv").is_file()
              for i in read_labels(folder)
              if i.split == args.split and i.referable is not None and not i.source.startswith(ENHANCED)]
@@ -72,7 +67,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()
         refitted = preprocess(image, manifest.input)
         seconds["fitted_again"] += time.perf_counter() - start
-        a, b = runner.infer(np.stack([with_gate, refitted]))
+        a, b = model.runner.infer(np.stack([with_gate, refitted]))
         original = float(model.score([decode_image(item.path.read_bytes(), config.limits)])[0]) if args.side else None
         used = aperture_circle(image, given)  # what the square was cut around (the gate's, if plausible)
         scale = side / (2 * own[2])  # image px -> the model's square px
@@ -83,7 +78,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                      "radius_px": float(abs(used[2] - own[2]) * scale)})
         if not args.json:
             print(f"\r{n + 1}/{len(items)}", end="", flush=True)
-    runner.deactivate()
+    model.close()
     if not args.json:
         print()
     return summarise(rows, seconds, model.threshold, args)

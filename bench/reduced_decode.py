@@ -71,12 +71,18 @@ def camera_size(path: Path, side: int, seed: int) -> bytes:
     return bytes(cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes())
 
 
+def shipped_model(intra_op_threads: int) -> Model:
+    """The shipped FP32 model on onnxruntime, active (close() it)."""
+    manifest = load_manifest(REPO_ROOT / "models" / "dr-reference.toml")
+    runner = OnnxRunner(manifest, intra_op_threads=intra_op_threads)
+    runner.activate()
+    return Model(manifest=manifest, runner=runner)
+
+
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(env={})
-    manifest = load_manifest(REPO_ROOT / "models" / "dr-reference.toml")
-    runner = OnnxRunner(manifest, intra_op_threads=2)
-    runner.activate()
-    model = Model(manifest=manifest, runner=runner)
+    model = shipped_model(intra_op_threads=2)
+    manifest = model.manifest
     threshold = model.threshold
     keep: Path | None = args.keep
     labels: list[dict[str, str]] = []
@@ -104,7 +110,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         per_photo.append(outcome)
         if not args.json:
             print(f"\r{i + 1}/{args.count}", end="", flush=True)
-    runner.deactivate()
+    model.close()
     if keep is not None:
         with (keep / "labels.csv").open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(labels[0]))
